@@ -1,0 +1,2 @@
+//! The `carillon` command.
+fn main() {}
