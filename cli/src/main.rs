@@ -1,2 +1,59 @@
 //! The `carillon` command.
-fn main() {}
+//!
+//! `carillon sip-check FILE...` checks SIP messages the way the box checks one that arrives from
+//! a phone: framed as one UDP datagram, validated as a proxy validates it. One line per file:
+//! `<file>\tvalid\t<what it is>` or `<file>\tinvalid\t<reason and the status to answer>`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod sipcheck;
+
+#[derive(Parser)]
+#[command(name = "carillon", version, about = "Carillon: a cloud PBX for schools, with a box that survives the loss of the internet")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check SIP messages (one per file, raw bytes) as the box checks one from a phone.
+    SipCheck {
+        /// Files holding one SIP message each.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::SipCheck { files } => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            let mut all_read = true;
+            for f in &files {
+                let line = match std::fs::read(f) {
+                    Ok(bytes) => sipcheck::verdict(&bytes).line(&f.display().to_string()),
+                    Err(e) => {
+                        all_read = false;
+                        eprintln!("carillon: cannot read {}: {e}", f.display());
+                        continue;
+                    }
+                };
+                if writeln!(out, "{line}").is_err() {
+                    return ExitCode::from(2);
+                }
+            }
+            if all_read {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every Carillon test. On a fresh Debian 12 machine it first installs what the tests need
+# (apt packages, Rust targets); run it as root there, or have those installed already.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(pkg-config)
+RUST_TARGETS=(thumbv7em-none-eabihf thumbv7m-none-eabi)
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "install: apt packages (${APT_PACKAGES[*]})"
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing apt packages: ${missing[*]} (run as root or install them)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+step "install: rust targets (${RUST_TARGETS[*]})"
+installed=$(rustup target list --installed)
+for t in "${RUST_TARGETS[@]}"; do
+  grep -qx "$t" <<<"$installed" || rustup target add "$t"
+done
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+
+step "no_std: the wire crate builds for a Cortex-M7 (thumbv7em-none-eabihf), no default features"
+cargo build -p carillon-protocol --no-default-features --target thumbv7em-none-eabihf
+
+step "lints"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "tests (unit, integration, doc, benches in test mode)"
+cargo test --workspace --all-features --all-targets
+cargo test --workspace --all-features --doc
