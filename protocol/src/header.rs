@@ -1,8 +1,6 @@
 //! Header names: the ones Carillon reads, recognised case-insensitively and in their compact
 //! forms (RFC 3261 §7.3.3, §20), and everything else kept as it was written.
 
-use crate::lex::eq_ic;
-
 macro_rules! header_kinds {
     ($( $(#[$doc:meta])* $variant:ident = $name:literal $(, $compact:literal)? ;)*) => {
         /// A header field name as Carillon knows it. Unknown names are [`HeaderKind::Other`];
@@ -14,6 +12,10 @@ macro_rules! header_kinds {
             /// Any other header, kept as it is.
             Other,
         }
+
+        /// Every known kind, for tests that the lookup covers them all.
+        #[cfg(test)]
+        pub(crate) const ALL: &[HeaderKind] = &[$( HeaderKind::$variant, )*];
 
         impl HeaderKind {
             /// The canonical (long) name, e.g. `Call-ID`; `None` for [`HeaderKind::Other`].
@@ -32,7 +34,36 @@ macro_rules! header_kinds {
                         _ => HeaderKind::Other,
                     };
                 }
-                $( if eq_ic(name, $name.as_bytes()) { return HeaderKind::$variant; } )*
+                // Bucket by length first: one or a few comparisons per header instead of
+                // one per known name (this runs for every header line of every message).
+                let candidates: &[(&[u8], HeaderKind)] = match name.len() {
+                    2 => &[(b"to", HeaderKind::To)],
+                    3 => &[(b"via", HeaderKind::Via)],
+                    4 => &[(b"from", HeaderKind::From), (b"cseq", HeaderKind::CSeq), (b"path", HeaderKind::Path), (b"date", HeaderKind::Date)],
+                    5 => &[(b"allow", HeaderKind::Allow), (b"event", HeaderKind::Event), (b"route", HeaderKind::Route)],
+                    6 => &[(b"accept", HeaderKind::Accept), (b"server", HeaderKind::Server)],
+                    7 => &[(b"contact", HeaderKind::Contact), (b"call-id", HeaderKind::CallId), (b"expires", HeaderKind::Expires), (b"require", HeaderKind::Require), (b"subject", HeaderKind::Subject), (b"warning", HeaderKind::Warning)],
+                    8 => &[(b"refer-to", HeaderKind::ReferTo), (b"identity", HeaderKind::Identity)],
+                    9 => &[(b"supported", HeaderKind::Supported), (b"timestamp", HeaderKind::Timestamp)],
+                    10 => &[(b"user-agent", HeaderKind::UserAgent)],
+                    11 => &[(b"min-expires", HeaderKind::MinExpires), (b"referred-by", HeaderKind::ReferredBy), (b"retry-after", HeaderKind::RetryAfter), (b"unsupported", HeaderKind::Unsupported)],
+                    12 => &[(b"content-type", HeaderKind::ContentType), (b"max-forwards", HeaderKind::MaxForwards), (b"allow-events", HeaderKind::AllowEvents), (b"record-route", HeaderKind::RecordRoute)],
+                    13 => &[(b"authorization", HeaderKind::Authorization), (b"proxy-require", HeaderKind::ProxyRequire)],
+                    14 => &[(b"content-length", HeaderKind::ContentLength)],
+                    15 => &[(b"session-expires", HeaderKind::SessionExpires)],
+                    16 => &[(b"www-authenticate", HeaderKind::WwwAuthenticate), (b"content-encoding", HeaderKind::ContentEncoding)],
+                    18 => &[(b"proxy-authenticate", HeaderKind::ProxyAuthenticate)],
+                    19 => &[(b"proxy-authorization", HeaderKind::ProxyAuthorization)],
+                    _ => &[],
+                };
+                // The name is all token bytes (checked by the caller); against a lower-case
+                // canonical name made of letters and '-', `b | 0x20` folds case exactly:
+                // the only other byte it could match is a control character, never a token.
+                for (lower, k) in candidates {
+                    if name.iter().zip(lower.iter()).all(|(a, b)| (a | 0x20) == *b) {
+                        return *k;
+                    }
+                }
                 HeaderKind::Other
             }
         }
@@ -176,6 +207,12 @@ mod tests {
         assert_eq!(HeaderKind::from_name(b"call-id"), HeaderKind::CallId);
         assert_eq!(HeaderKind::from_name(b"C%6Fntact"), HeaderKind::Other);
         assert_eq!(HeaderKind::from_name(b"q"), HeaderKind::Other);
+        for k in ALL {
+            let name = k.canonical().unwrap();
+            assert_eq!(HeaderKind::from_name(name.as_bytes()), *k, "{name}");
+            let upper: [u8; 32] = core::array::from_fn(|i| name.as_bytes().get(i).map_or(0, u8::to_ascii_uppercase));
+            assert_eq!(HeaderKind::from_name(&upper[..name.len()]), *k, "{name}");
+        }
         for c in b"vitfmlckseourbxy" {
             assert_ne!(HeaderKind::from_name(&[*c]), HeaderKind::Other, "{}", *c as char);
         }

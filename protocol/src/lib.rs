@@ -11,7 +11,7 @@
 //! 2. [`validate`] the message (a request that fails gets `err.status()` and `err` as reason);
 //! 3. read what you need through the typed accessors ([`Message::top_via`], [`Message::from`],
 //!    [`Message::cseq`], [`Message::contacts`] ...), each parsed on demand;
-//! 4. write a response or a forwarded copy with [`write`].
+//! 4. write a response or a forwarded copy with [`write::write_response`] / [`write::Forward`].
 #![no_std]
 #![warn(clippy::std_instead_of_core, clippy::std_instead_of_alloc, clippy::alloc_instead_of_core)]
 
@@ -26,6 +26,7 @@ pub mod method;
 pub mod typed;
 pub mod uri;
 pub mod validate;
+pub mod write;
 
 pub use error::{ParseError, WriteError};
 pub use header::{Header, HeaderKind};

@@ -4,7 +4,7 @@
 //! Parsing borrows from the input; escapes (`%41`) stay as written and are decoded on demand into
 //! a caller buffer ([`unescape_into`]), once and never recursively (RFC 4475 §3.1.1.3).
 
-use crate::lex::{is_hex, is_unreserved, parse_u64};
+use crate::lex::{class, is, is_hex, parse_u64};
 
 /// Why a URI was rejected.
 pub type UriError = &'static str;
@@ -38,8 +38,9 @@ impl Scheme<'_> {
 /// The host part of a SIP URI or Via sent-by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Host<'a> {
-    /// A host name (`example.com`).
-    Name(&'a str),
+    /// A host name (`example.com`): ASCII letters, digits, `-` and `.` only, so
+    /// [`Host::name_str`] always succeeds. Kept as bytes to spare a UTF-8 check per URI.
+    Name(&'a [u8]),
     /// A dotted IPv4 address.
     V4(core::net::Ipv4Addr),
     /// An IPv6 reference, as written *without* the brackets. RFC 5118 §4.10 asks to tolerate
@@ -49,6 +50,14 @@ pub enum Host<'a> {
 }
 
 impl<'a> Host<'a> {
+    /// The host name as text, for [`Host::Name`].
+    pub fn name_str(&self) -> Option<&'a str> {
+        match self {
+            Host::Name(n) => core::str::from_utf8(n).ok(),
+            _ => None,
+        }
+    }
+
     /// The address, when the host is a literal address.
     pub fn ip(&self) -> Option<core::net::IpAddr> {
         match self {
@@ -73,14 +82,17 @@ impl<'a> Host<'a> {
                 Ok(Host::V6(core::str::from_utf8(inner).map_err(|_| "bad IPv6 reference")?))
             }
             _ => {
-                if !s.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
-                    return Err("bad character in host");
+                let mut dotted_digits = true;
+                for &b in s {
+                    if !is(b, class::HOST) {
+                        return Err("bad character in host");
+                    }
+                    dotted_digits &= b.is_ascii_digit() || b == b'.';
                 }
-                let text = core::str::from_utf8(s).map_err(|_| "bad host")?;
-                if s.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
-                    return text.parse().map(Host::V4).map_err(|_| "bad IPv4 address");
+                if dotted_digits {
+                    return parse_ipv4(s).map(Host::V4).ok_or("bad IPv4 address");
                 }
-                Ok(Host::Name(text))
+                Ok(Host::Name(s))
             }
         }
     }
@@ -89,11 +101,25 @@ impl<'a> Host<'a> {
 impl core::fmt::Display for Host<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Host::Name(n) => f.write_str(n),
+            Host::Name(n) => f.write_str(core::str::from_utf8(n).map_err(|_| core::fmt::Error)?),
             Host::V4(a) => write!(f, "{a}"),
             Host::V6(s) => write!(f, "[{s}]"),
         }
     }
+}
+
+/// Dotted-quad IPv4 (`IPv4address`, RFC 3261 §25.1): four decimal octets, 1–3 digits each.
+fn parse_ipv4(s: &[u8]) -> Option<core::net::Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split(|&b| b == b'.');
+    for o in &mut octets {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 {
+            return None;
+        }
+        *o = u8::try_from(parse_u64(p)?).ok()?;
+    }
+    parts.next().is_none().then_some(core::net::Ipv4Addr::from(octets))
 }
 
 /// Splits `hostport` into host and optional port. An unbracketed IPv6 address is rejected with
@@ -150,27 +176,9 @@ pub struct Uri<'a> {
     pub headers: &'a [u8],
 }
 
-fn is_user_char(b: u8) -> bool {
-    // user = 1*( unreserved / escaped / user-unreserved ), user-unreserved = & = + $ , ; ? /
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
-}
-
-fn is_password_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
-}
-
-fn is_param_char(b: u8) -> bool {
-    // paramchar = param-unreserved / unreserved / escaped; param-unreserved = [ ] / : & + $
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
-}
-
-fn is_header_char(b: u8) -> bool {
-    // hnv-unreserved = [ ] / ? : + $
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
-}
-
-/// Checks that `s` is made of `allowed` bytes and well-formed `%HH` escapes.
-fn check_escaped(s: &[u8], allowed: fn(u8) -> bool) -> bool {
+/// Checks that `s` is made of bytes of the class `allowed` (see [`class`]) and well-formed
+/// `%HH` escapes.
+fn check_escaped(s: &[u8], allowed: u8) -> bool {
     let mut i = 0;
     while let Some(&b) = s.get(i) {
         if b == b'%' {
@@ -178,7 +186,7 @@ fn check_escaped(s: &[u8], allowed: fn(u8) -> bool) -> bool {
                 return false;
             }
             i += 3;
-        } else if allowed(b) {
+        } else if is(b, allowed) {
             i += 1;
         } else {
             return false;
@@ -221,7 +229,11 @@ impl<'a> Uri<'a> {
             params: &[],
             headers: &[],
         };
-        if rest.is_empty() || rest.iter().any(|&b| b <= b' ' || b >= 0x7f || b == b'<' || b == b'>' || b == b'"') {
+        // SIP URIs are checked piece by piece below; other schemes only need non-space text.
+        let checked_below = matches!(scheme, Scheme::Sip | Scheme::Sips);
+        if rest.is_empty()
+            || (!checked_below && rest.iter().any(|&b| b <= b' ' || b >= 0x7f || b == b'<' || b == b'>' || b == b'"'))
+        {
             return Err(match rest.iter().find(|&&b| b == b' ' || b == b'\t') {
                 Some(_) => "white space inside the URI",
                 None => "empty or bad characters in URI",
@@ -231,18 +243,18 @@ impl<'a> Uri<'a> {
             Scheme::Sip | Scheme::Sips => {
                 // [ userinfo "@" ] hostport uri-parameters [ headers ]: the first '@' ends the
                 // userinfo, since '@' is allowed in neither user nor password unescaped.
-                let after_user = match rest.iter().position(|&b| b == b'@') {
+                let after_user = match memchr::memchr(b'@', rest) {
                     Some(at) => {
                         let userinfo = rest.get(..at).unwrap_or(&[]);
-                        let (user, password) = match userinfo.iter().position(|&b| b == b':') {
+                        let (user, password) = match memchr::memchr(b':', userinfo) {
                             Some(c) => (userinfo.get(..c).unwrap_or(&[]), Some(userinfo.get(c + 1..).unwrap_or(&[]))),
                             None => (userinfo, None),
                         };
-                        if user.is_empty() || !check_escaped(user, is_user_char) {
+                        if user.is_empty() || !check_escaped(user, class::USER) {
                             return Err("bad user part");
                         }
                         if let Some(p) = password {
-                            if !check_escaped(p, is_password_char) {
+                            if !check_escaped(p, class::PASSWORD) {
                                 return Err("bad password");
                             }
                         }
@@ -252,25 +264,31 @@ impl<'a> Uri<'a> {
                     }
                     None => rest,
                 };
-                let (hostport_params, headers) = match after_user.iter().position(|&b| b == b'?') {
-                    Some(q) => (after_user.get(..q).unwrap_or(&[]), after_user.get(q + 1..)),
-                    None => (after_user, None),
-                };
-                let (hostport, params) = match hostport_params.iter().position(|&b| b == b';') {
-                    Some(s) => (hostport_params.get(..s).unwrap_or(&[]), hostport_params.get(s + 1..).unwrap_or(&[])),
-                    None => (hostport_params, &[][..]),
-                };
-                let (host, port) = parse_hostport(hostport)?;
+                // hostport ends at the first ';' or '?'; parameters end at the first '?'.
+                let hp_end = after_user.iter().position(|&b| b == b';' || b == b'?').unwrap_or(after_user.len());
+                let (host, port) = parse_hostport(after_user.get(..hp_end).unwrap_or(&[]))?;
                 uri.host = Some(host);
                 uri.port = port;
-                if hostport_params.len() > hostport.len() {
+                let tail = after_user.get(hp_end..).unwrap_or(&[]);
+                let (params, headers) = match tail.first() {
+                    Some(b';') => {
+                        let p = tail.get(1..).unwrap_or(&[]);
+                        match memchr::memchr(b'?', p) {
+                            Some(q) => (Some(p.get(..q).unwrap_or(&[])), p.get(q + 1..)),
+                            None => (Some(p), None),
+                        }
+                    }
+                    Some(_) => (None, tail.get(1..)),
+                    None => (None, None),
+                };
+                if let Some(params) = params {
                     for p in params.split(|&b| b == b';') {
                         let (name, value) = split_param(p);
-                        if name.is_empty() || !check_escaped(name, is_param_char) {
+                        if name.is_empty() || !check_escaped(name, class::PARAM) {
                             return Err("bad URI parameter");
                         }
                         if let Some(v) = value {
-                            if v.is_empty() || !check_escaped(v, is_param_char) {
+                            if v.is_empty() || !check_escaped(v, class::PARAM) {
                                 return Err("bad URI parameter value");
                             }
                         }
@@ -281,8 +299,8 @@ impl<'a> Uri<'a> {
                     for hv in h.split(|&b| b == b'&') {
                         let (name, value) = split_param(hv);
                         if name.is_empty()
-                            || !check_escaped(name, is_header_char)
-                            || !check_escaped(value.unwrap_or(&[]), is_header_char)
+                            || !check_escaped(name, class::HEADER)
+                            || !check_escaped(value.unwrap_or(&[]), class::HEADER)
                         {
                             return Err("bad URI header");
                         }
@@ -404,7 +422,7 @@ mod tests {
     fn semicolon_in_user_part() {
         let u = Uri::parse(b"sip:user;par=u%40example.net@example.com").unwrap();
         assert_eq!(u.user, Some(&b"user;par=u%40example.net"[..]));
-        assert_eq!(u.host, Some(Host::Name("example.com")));
+        assert_eq!(u.host, Some(Host::Name(b"example.com")));
     }
 
     #[test]
