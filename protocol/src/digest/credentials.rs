@@ -65,25 +65,27 @@ impl<'a> Credentials<'a> {
             };
             once(slot.0, v, slot.1)?;
         }
+        let username = username.ok_or(DigestError::MissingParam("username"))?;
+        let realm = realm.ok_or(DigestError::MissingParam("realm"))?;
+        let nonce = nonce.ok_or(DigestError::MissingParam("nonce"))?;
+        let uri = uri.ok_or(DigestError::MissingParam("uri"))?;
         let response = response.ok_or(DigestError::MissingParam("response"))?;
-        let qop = qop.map(|q| token_value(q, "qop")).transpose()?;
-        let nc = nc.map(nonce_count).transpose()?;
         if qop.is_some() {
             // RFC 2617 §3.2.2: cnonce and nc MUST be sent with qop.
             cnonce.ok_or(DigestError::MissingParam("cnonce"))?;
             nc.ok_or(DigestError::MissingParam("nc"))?;
         }
         Ok(Self {
-            username: username.ok_or(DigestError::MissingParam("username"))?,
-            realm: realm.ok_or(DigestError::MissingParam("realm"))?,
-            nonce: nonce.ok_or(DigestError::MissingParam("nonce"))?,
-            uri: uri.ok_or(DigestError::MissingParam("uri"))?,
+            username,
+            realm,
+            nonce,
+            uri,
             response: hex_digest(response)?,
             algorithm: algorithm.map(|a| token_value(a, "algorithm")).transpose()?,
             cnonce,
             opaque,
-            qop,
-            nc,
+            qop: qop.map(|q| token_value(q, "qop")).transpose()?,
+            nc: nc.map(nonce_count).transpose()?,
             userhash: flag(userhash),
             input: value,
             params_at,
