@@ -80,6 +80,7 @@ pub(crate) fn split_scheme(input: &[u8]) -> Result<(&str, usize), Malformed> {
 /// to this type. [`raw`](Self::raw) is what to echo back into another header; compare and hash
 /// the unescaped text with [`chunks`](Self::chunks), [`eq_unescaped`](Self::eq_unescaped) or
 /// [`unescape_into`](Self::unescape_into). Guaranteed UTF-8 and free of CR and LF.
+/// `==` compares the raw form: `"a\b"` and `"ab"` differ although both unescape to `ab`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EscapedStr<'a> {
     raw: &'a str,
