@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // criterion's macros generate undocumented items
 //! Parse + typed access of Via/From/To/Call-ID/CSeq/Contact: Carillon's codec against rsip, on
 //! the same three messages in the same run. `cargo bench -p carillon-protocol --bench parse`.
 use std::hint::black_box;
