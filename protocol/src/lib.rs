@@ -24,6 +24,8 @@ pub mod header;
 mod lex;
 pub mod message;
 pub mod method;
+#[cfg(feature = "rsip")]
+pub mod rsip_conv;
 pub mod typed;
 pub mod uri;
 pub mod validate;
