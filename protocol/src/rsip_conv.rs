@@ -6,6 +6,9 @@
 //! The Request-URI goes through rsip's URI parser because rsip's `Uri` cannot be built from
 //! parts faithfully (it has no URI headers, for one). Inputs where rsip's own parser goes
 //! wrong are listed in `protocol/RSIP.md` and checked by `tests/rsip_compare.rs`.
+//!
+//! This module exists only with `std` (rsip needs it), so it names `std` paths freely.
+#![allow(clippy::std_instead_of_alloc, clippy::std_instead_of_core)]
 
 use std::string::String;
 use std::vec::Vec;
