@@ -96,3 +96,10 @@ async fn a_file_database_keeps_its_data_across_reopen() {
     s.close().await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn the_suite_runs_on_the_database_it_was_given() {
+    let on_pg = std::env::var("DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"));
+    let want = if on_pg { carillon_cloud::Backend::Postgres } else { carillon_cloud::Backend::Sqlite };
+    assert_eq!(store().await.backend(), want);
+}
