@@ -126,3 +126,16 @@ async fn box_status_accumulates_survival_time() {
     assert_eq!(info.firmware_version.as_deref(), Some("1.0.0"));
     assert!(matches!(s.report_box_status(box_id, &r(true, None, -1), NOW).await, Err(StoreError::Invalid(_))));
 }
+
+#[tokio::test]
+async fn concurrent_uses_still_count_once() {
+    let (s, site, box_id, token) = with_box().await;
+    // Two boxes racing with one enrollment token: exactly one wins.
+    let (r1, r2) = tokio::join!(s.enroll_box(&token, NOW), s.enroll_box(&token, NOW));
+    assert_eq!(u8::from(r1.is_ok()) + u8::from(r2.is_ok()), 1, "{r1:?} {r2:?}");
+    // The same batch uploaded on two connections at once is stored once.
+    let b = batch(1..=20);
+    let (a1, a2) = tokio::join!(s.ingest_box_records(box_id, &b, NOW), s.ingest_box_records(box_id, &b, NOW));
+    assert_eq!((a1.unwrap(), a2.unwrap()), (20, 20));
+    assert_eq!(stored_seqs(&s, site).await, (1..=20).collect::<Vec<_>>());
+}
