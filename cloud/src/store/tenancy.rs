@@ -34,9 +34,9 @@ pub(crate) fn site_from_row(row: &AnyRow) -> Result<Site> {
     })
 }
 
-fn check_site_code(code: &str) -> Result<()> {
-    if code.len() != 4 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(StoreError::Invalid("site code must be exactly 4 digits".into()));
+fn check_site_code(code: &str, len: usize) -> Result<()> {
+    if code.len() != len || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(StoreError::Invalid(format!("site code must be exactly {len} digits")));
     }
     Ok(())
 }
@@ -168,7 +168,7 @@ impl Store {
     /// Creates a site under `body_id` (which must exist).
     pub async fn create_site(&self, body_id: i64, new: &NewSite, now: i64) -> Result<Site> {
         check_name("name", &new.name)?;
-        check_site_code(&new.code)?;
+        check_site_code(&new.code, self.opts.plan.site_code_len)?;
         self.get_body(body_id).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO sites (body_id, name, code, kind, created_at) VALUES ($1, $2, $3, $4, $5) \
@@ -228,7 +228,7 @@ impl Store {
             site.name = name.trim().to_owned();
         }
         if let Some(code) = &patch.code {
-            check_site_code(code)?;
+            check_site_code(code, self.opts.plan.site_code_len)?;
             site.code = code.clone();
         }
         if let Some(kind) = patch.kind {
