@@ -26,6 +26,7 @@ pub mod message;
 pub mod method;
 #[cfg(feature = "rsip")]
 pub mod rsip_conv;
+pub mod time;
 pub mod typed;
 pub mod uri;
 pub mod validate;
@@ -35,6 +36,7 @@ pub use error::{ParseError, WriteError};
 pub use header::{Header, HeaderKind};
 pub use message::{parse, Framing, Message, ParseConfig, StartLine, Status};
 pub use method::Method;
+pub use time::Instant;
 pub use typed::{CSeq, Contact, NameAddr, Params, Via};
 pub use uri::{Host, Scheme, Uri};
 pub use validate::{proxy_checks, validate, Refusal};
