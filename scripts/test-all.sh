@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(pkg-config)
+APT_PACKAGES=(pkg-config postgresql)
 RUST_TARGETS=(thumbv7em-none-eabihf thumbv7m-none-eabi)
 
 step() { printf '\n== %s\n' "$*"; }
@@ -36,6 +36,9 @@ cargo build -p carillon-protocol --no-default-features --target thumbv7em-none-e
 step "lints"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-step "tests (unit, integration, doc, benches in test mode)"
+step "tests (unit, integration, doc, benches in test mode; the cloud on embedded SQLite)"
 cargo test --workspace --all-features --all-targets
 cargo test --workspace --all-features --doc
+
+step "the cloud's suite again on PostgreSQL (a private cluster this script starts and stops)"
+./scripts/postgres-test.sh
