@@ -13,8 +13,6 @@ pub(crate) mod class {
     pub const UNRESERVED: u8 = 2;
     /// Host name characters: alphanumerics, `-` and `.`.
     pub const HOST: u8 = 4;
-    /// Bytes [`super::CommaSplit`] must look at: `"` `<` `>` `,` `\`.
-    pub const LIST_SPECIAL: u8 = 8;
     /// SIP URI `user` (unescaped part): unreserved and `&=+$,;?/`.
     pub const USER: u8 = 16;
     /// SIP URI `password` (unescaped part): unreserved and `&=+$,`.
@@ -36,9 +34,6 @@ const fn classify(b: u8) -> u8 {
     }
     if alnum || matches!(b, b'-' | b'.') {
         c |= class::HOST;
-    }
-    if matches!(b, b'"' | b'<' | b'>' | b',' | b'\\') {
-        c |= class::LIST_SPECIAL;
     }
     let unreserved = c & class::UNRESERVED != 0;
     if unreserved || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') {
@@ -211,15 +206,10 @@ impl<'a> Cursor<'a> {
 
     /// Consumes the longest run of bytes matching `pred`.
     pub(crate) fn take_while(&mut self, pred: impl Fn(u8) -> bool) -> &'a [u8] {
-        let start = self.pos;
-        while let Some(b) = self.peek() {
-            if pred(b) {
-                self.pos += 1;
-            } else {
-                break;
-            }
-        }
-        self.slice(start, self.pos)
+        let rest = self.rest();
+        let n = rest.iter().position(|&b| !pred(b)).unwrap_or(rest.len());
+        self.pos += n;
+        rest.get(..n).unwrap_or(&[])
     }
 
     /// Consumes a non-empty token.
@@ -299,33 +289,42 @@ impl<'a> Iterator for CommaSplit<'a> {
             return None;
         }
         let start = self.pos;
-        let mut in_quote = false;
-        let mut in_angle = false;
         let mut i = start;
-        while let Some(&b) = self.s.get(i) {
-            if !is(b, class::LIST_SPECIAL) {
-                i += 1;
-                continue;
-            }
-            if in_quote {
-                match b {
-                    b'\\' => i += 1,
-                    b'"' => in_quote = false,
-                    _ => {}
+        // Jump between the bytes that matter with memchr: list values are long (a Via is
+        // ~100 bytes) and the separators few.
+        loop {
+            let rest = self.s.get(i..).unwrap_or(&[]);
+            let Some(off) = memchr::memchr3(b',', b'"', b'<', rest) else { break };
+            i += off;
+            match self.s.get(i) {
+                Some(b',') => {
+                    self.pos = i + 1;
+                    return Some(trim_lws(self.s.get(start..i).unwrap_or(&[])));
                 }
-            } else {
-                match b {
-                    b'"' => in_quote = true,
-                    b'<' => in_angle = true,
-                    b'>' => in_angle = false,
-                    b',' if !in_angle => {
-                        self.pos = i + 1;
-                        return Some(trim_lws(self.s.get(start..i).unwrap_or(&[])));
+                Some(b'"') => {
+                    // Skip the quoted string, honouring backslash escapes.
+                    i += 1;
+                    loop {
+                        let rest = self.s.get(i..).unwrap_or(&[]);
+                        match memchr::memchr2(b'"', b'\\', rest) {
+                            Some(q) if rest.get(q) == Some(&b'\\') => i += q + 2,
+                            Some(q) => {
+                                i += q + 1;
+                                break;
+                            }
+                            None => {
+                                i = self.s.len();
+                                break;
+                            }
+                        }
                     }
-                    _ => {}
+                }
+                _ => {
+                    // Inside <...> commas belong to the URI.
+                    let rest = self.s.get(i..).unwrap_or(&[]);
+                    i = memchr::memchr(b'>', rest).map_or(self.s.len(), |g| i + g + 1);
                 }
             }
-            i += 1;
         }
         self.done = true;
         Some(trim_lws(self.s.get(start..).unwrap_or(&[])))

@@ -25,7 +25,11 @@ fn is_gen_value(b: u8) -> bool {
 
 /// Scans `*( SEMI generic-param )` at the cursor. Stops (without error) at the first byte that
 /// is not a `;` — the caller decides what may follow.
-fn scan_params<'a>(c: &mut Cursor<'a>) -> Result<Params<'a>, &'static str> {
+/// While scanning, the value of the parameter named `want` (compared case-insensitively) is
+/// captured, so the one parameter every caller reads (a Via's branch, a From's tag) costs no
+/// second scan.
+fn scan_params<'a>(c: &mut Cursor<'a>, want: &[u8]) -> Result<(Params<'a>, Option<&'a [u8]>), &'static str> {
+    let mut wanted = None;
     let start = c.pos;
     let mut end = c.pos;
     loop {
@@ -34,22 +38,25 @@ fn scan_params<'a>(c: &mut Cursor<'a>) -> Result<Params<'a>, &'static str> {
             c.pos = save;
             break;
         }
-        if c.token().is_none() {
-            return Err("empty parameter");
-        }
+        let name = c.token().ok_or("empty parameter")?;
         if c.eat_sep(b'=') {
-            if c.peek() == Some(b'"') {
-                if c.quoted().is_none() {
-                    return Err("unterminated quoted parameter value");
+            let value = if c.peek() == Some(b'"') {
+                c.quoted().ok_or("unterminated quoted parameter value")?
+            } else {
+                let v = c.take_while(is_gen_value);
+                if v.is_empty() {
+                    return Err("parameter without a value after '='");
                 }
-            } else if c.take_while(is_gen_value).is_empty() {
-                return Err("parameter without a value after '='");
+                v
+            };
+            if wanted.is_none() && name.eq_ignore_ascii_case(want) {
+                wanted = Some(value);
             }
         }
         end = c.pos;
     }
     c.pos = end;
-    Ok(Params { raw: c.slice(start, end) })
+    Ok((Params { raw: c.slice(start, end) }, wanted))
 }
 
 impl<'a> Params<'a> {
@@ -102,6 +109,8 @@ pub struct Via<'a> {
     pub port: Option<u16>,
     /// The parameters.
     pub params: Params<'a>,
+    /// The branch, captured while the parameters were checked.
+    branch: Option<&'a [u8]>,
 }
 
 impl<'a> Via<'a> {
@@ -124,34 +133,25 @@ impl<'a> Via<'a> {
         if !c.skip_lws() {
             return Err("no white space before sent-by");
         }
-        let host_start = c.pos;
-        if c.peek() == Some(b'[') {
-            c.take_while(|b| b != b']');
-            if !c.eat(b']') {
-                return Err("unterminated IPv6 reference");
-            }
-        } else {
-            c.take_while(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        }
-        let host_txt = c.slice(host_start, c.pos);
-        let host = Host::parse(host_txt)?;
-        let port = if c.eat_sep(b':') {
+        let (host, mut port, used) = crate::uri::scan_hostport(c.rest())?;
+        c.pos += used;
+        // `sent-by = host [ COLON port ]` with COLON = SWS ":" SWS (RFC 3261 §25.1): the
+        // spaced form is rare but legal.
+        if port.is_none() && c.eat_sep(b':') {
             let p = c.take_while(|b| b.is_ascii_digit());
-            Some(parse_u64(p).and_then(|v| u16::try_from(v).ok()).ok_or("bad port")?)
-        } else {
-            None
-        };
-        let params = scan_params(&mut c)?;
+            port = Some(parse_u64(p).and_then(|v| u16::try_from(v).ok()).ok_or("bad port")?);
+        }
+        let (params, branch) = scan_params(&mut c, b"branch")?;
         c.skip_lws();
         if !c.at_end() {
             return Err("unexpected characters");
         }
-        Ok(Via { transport, host, port, params })
+        Ok(Via { transport, host, port, params, branch })
     }
 
     /// The `branch` parameter.
     pub fn branch(&self) -> Option<&'a [u8]> {
-        self.params.get("branch").flatten()
+        self.branch
     }
 
     /// Whether the branch carries the RFC 3261 magic cookie `z9hG4bK` (§8.1.1.7).
@@ -196,6 +196,8 @@ pub struct NameAddr<'a> {
     /// The header parameters after the URI (for an addr-spec these include everything after
     /// the first `;`, RFC 3261 §20.10).
     pub params: Params<'a>,
+    /// The tag, captured while the parameters were checked.
+    tag: Option<&'a [u8]>,
 }
 
 impl<'a> NameAddr<'a> {
@@ -257,17 +259,17 @@ impl<'a> NameAddr<'a> {
             }
             Uri::parse(text)?
         };
-        let params = scan_params(&mut c)?;
+        let (params, tag) = scan_params(&mut c, b"tag")?;
         c.skip_lws();
         if !c.at_end() {
             return Err("unexpected characters after the value");
         }
-        Ok(NameAddr { display, uri, bracketed, params })
+        Ok(NameAddr { display, uri, bracketed, params, tag })
     }
 
     /// The `tag` parameter (RFC 3261 §19.3).
     pub fn tag(&self) -> Option<&'a [u8]> {
-        self.params.get("tag").flatten()
+        self.tag
     }
 
     /// A Contact's `expires` parameter, saturated to `u32::MAX` (RFC 3261 §20.19).

@@ -111,48 +111,90 @@ impl core::fmt::Display for Host<'_> {
 /// Dotted-quad IPv4 (`IPv4address`, RFC 3261 §25.1): four decimal octets, 1–3 digits each.
 fn parse_ipv4(s: &[u8]) -> Option<core::net::Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = s.split(|&b| b == b'.');
-    for o in &mut octets {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 {
-            return None;
+    let mut idx = 0;
+    let mut value: u16 = 0;
+    let mut digits = 0;
+    for &b in s {
+        if b == b'.' {
+            if digits == 0 || idx >= 3 {
+                return None;
+            }
+            *octets.get_mut(idx)? = u8::try_from(value).ok()?;
+            idx += 1;
+            value = 0;
+            digits = 0;
+        } else {
+            // Only digits and dots reach here (the caller checked).
+            digits += 1;
+            if digits > 3 {
+                return None;
+            }
+            value = value * 10 + u16::from(b.wrapping_sub(b'0'));
         }
-        *o = u8::try_from(parse_u64(p)?).ok()?;
     }
-    parts.next().is_none().then_some(core::net::Ipv4Addr::from(octets))
+    if digits == 0 || idx != 3 {
+        return None;
+    }
+    *octets.get_mut(3)? = u8::try_from(value).ok()?;
+    Some(core::net::Ipv4Addr::from(octets))
 }
 
 /// Splits `hostport` into host and optional port. An unbracketed IPv6 address is rejected with
 /// a clear reason (RFC 5118 §4.2).
 pub fn parse_hostport(s: &[u8]) -> Result<(Host<'_>, Option<u16>), UriError> {
-    let (host, port) = if s.first() == Some(&b'[') {
-        let close = s.iter().position(|&b| b == b']').ok_or("unterminated IPv6 reference")?;
-        let host = s.get(..=close).unwrap_or(&[]);
-        match s.get(close + 1..).unwrap_or(&[]) {
-            [] => (host, None),
-            [b':', port @ ..] => (host, Some(port)),
-            _ => return Err("junk after IPv6 reference"),
-        }
+    let (host, port, used) = scan_hostport(s)?;
+    if used != s.len() {
+        return Err("bad character in host");
+    }
+    Ok((host, port))
+}
+
+/// Scans `host [ ":" port ]` at the start of `s` in one pass and says how many bytes it used;
+/// the caller decides what may follow (`;`, `?`, end).
+pub(crate) fn scan_hostport(s: &[u8]) -> Result<(Host<'_>, Option<u16>, usize), UriError> {
+    let (host, mut i) = if s.first() == Some(&b'[') {
+        let close = memchr::memchr(b']', s).ok_or("unterminated IPv6 reference")?;
+        (Host::parse(s.get(..=close).unwrap_or(&[]))?, close + 1)
     } else {
-        match s.iter().position(|&b| b == b':') {
-            None => (s, None),
-            Some(i) => {
-                let port = s.get(i + 1..).unwrap_or(&[]);
-                if port.contains(&b':') {
-                    return Err("IPv6 address without [ ] brackets");
-                }
-                (s.get(..i).unwrap_or(&[]), Some(port))
+        let mut i = 0;
+        let mut dotted_digits = true;
+        while let Some(&b) = s.get(i) {
+            if !is(b, class::HOST) {
+                break;
+            }
+            dotted_digits &= b.is_ascii_digit() || b == b'.';
+            i += 1;
+        }
+        let text = s.get(..i).unwrap_or(&[]);
+        if text.is_empty() {
+            return Err("empty host");
+        }
+        if s.get(i) == Some(&b':') {
+            // An IPv6 address without brackets reads as host "2001" and port "db8::10"
+            // (RFC 5118 §4.2): say so rather than "bad port".
+            let rest = s.get(i + 1..).unwrap_or(&[]);
+            let end = rest.iter().position(|&b| b == b';' || b == b'?').unwrap_or(rest.len());
+            if rest.get(..end).is_some_and(|p| p.contains(&b':')) {
+                return Err("IPv6 address without [ ] brackets");
             }
         }
+        let host = if dotted_digits {
+            Host::V4(parse_ipv4(text).ok_or("bad IPv4 address")?)
+        } else {
+            Host::Name(text)
+        };
+        (host, i)
     };
-    let host = Host::parse(host)?;
-    let port = match port {
-        None => None,
-        Some(p) => Some(
-            parse_u64(p).and_then(|v| u16::try_from(v).ok()).ok_or("bad port")?,
-        ),
-    };
-    Ok((host, port))
+    let mut port = None;
+    if s.get(i) == Some(&b':') {
+        let digits = s.get(i + 1..).unwrap_or(&[]);
+        let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+        port = Some(
+            parse_u64(digits.get(..n).unwrap_or(&[])).and_then(|v| u16::try_from(v).ok()).ok_or("bad port")?,
+        );
+        i += 1 + n;
+    }
+    Ok((host, port, i))
 }
 
 /// A parsed URI, borrowing its text.
@@ -264,12 +306,14 @@ impl<'a> Uri<'a> {
                     }
                     None => rest,
                 };
-                // hostport ends at the first ';' or '?'; parameters end at the first '?'.
-                let hp_end = after_user.iter().position(|&b| b == b';' || b == b'?').unwrap_or(after_user.len());
-                let (host, port) = parse_hostport(after_user.get(..hp_end).unwrap_or(&[]))?;
+                // hostport, then ';' parameters, then '?' headers.
+                let (host, port, used) = scan_hostport(after_user)?;
                 uri.host = Some(host);
                 uri.port = port;
-                let tail = after_user.get(hp_end..).unwrap_or(&[]);
+                let tail = after_user.get(used..).unwrap_or(&[]);
+                if !matches!(tail.first(), None | Some(b';' | b'?')) {
+                    return Err("bad character in host");
+                }
                 let (params, headers) = match tail.first() {
                     Some(b';') => {
                         let p = tail.get(1..).unwrap_or(&[]);
@@ -423,6 +467,14 @@ mod tests {
         let u = Uri::parse(b"sip:user;par=u%40example.net@example.com").unwrap();
         assert_eq!(u.user, Some(&b"user;par=u%40example.net"[..]));
         assert_eq!(u.host, Some(Host::Name(b"example.com")));
+    }
+
+    #[test]
+    fn ipv4_edge_cases() {
+        assert_eq!(parse_ipv4(b"10.20.0.101"), Some(core::net::Ipv4Addr::new(10, 20, 0, 101)));
+        for bad in [&b"1.2.3"[..], b"1.2.3.4.5", b"256.1.1.1", b"1..2.3", b".1.2.3", b"1.2.3.", b"1.2.3.1234", b""] {
+            assert_eq!(parse_ipv4(bad), None, "{:?}", core::str::from_utf8(bad));
+        }
     }
 
     #[test]
