@@ -346,7 +346,9 @@ impl<'e> Forward<'e> {
             w.header("Contact", c);
         }
         let body = self.body.unwrap_or(msg.body);
-        if self.body.is_some() && !cl_seen {
+        // A datagram may arrive without Content-Length (its body is the rest of the datagram,
+        // RFC 3261 §18.3); the copy may travel on a stream, where the length is mandatory.
+        if !cl_seen && (self.body.is_some() || msg.content_length.is_none()) {
             w.header_fmt("Content-Length", format_args!("{}", body.len()));
         }
         w.raw(b"\r\n").raw(body);
