@@ -33,8 +33,9 @@ rustup component list --installed | grep -q '^clippy' || rustup component add cl
 step "no_std: the wire crate builds for a Cortex-M7 (thumbv7em-none-eabihf), no default features"
 cargo build -p carillon-protocol --no-default-features --target thumbv7em-none-eabihf
 
-step "lints"
+step "lints and docs (warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 
 step "tests (unit, integration, doc, benches in test mode; the cloud on embedded SQLite)"
 cargo test --workspace --all-features --all-targets

@@ -8,7 +8,7 @@
 //!
 //! The run of a receiver:
 //! 1. [`parse`] the bytes with the [`Framing`] of the transport and a header array of your own;
-//! 2. [`validate`] the message (a request that fails gets `err.status()` and `err` as reason);
+//! 2. [`validate()`] the message (a request that fails gets `err.status()` and `err` as reason);
 //! 3. read what you need through the typed accessors ([`Message::top_via`], [`Message::from`],
 //!    [`Message::cseq`], [`Message::contacts`] ...), each parsed on demand;
 //! 4. write a response or a forwarded copy with [`write::write_response`] / [`write::Forward`].

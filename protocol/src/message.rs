@@ -18,7 +18,7 @@
 //! how many input bytes it used), [`Status::Partial`] when a stream needs more bytes, or a
 //! [`ParseError`] that says what is wrong. Typed access to header values is lazy and lives in
 //! [`crate::typed`]; the checks a proxy applies before accepting a request are in
-//! [`crate::validate`].
+//! [`crate::validate()`].
 
 use crate::error::ParseError;
 use crate::header::{Header, HeaderKind};
