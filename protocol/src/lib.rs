@@ -4,3 +4,5 @@
 
 #[cfg(feature = "std")]
 extern crate std;
+
+pub mod control;
