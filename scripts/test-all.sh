@@ -30,8 +30,8 @@ for t in "${RUST_TARGETS[@]}"; do
 done
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 
-step "no_std: the wire crate builds for a Cortex-M7 (thumbv7em-none-eabihf), no default features"
-cargo build -p carillon-protocol --no-default-features --target thumbv7em-none-eabihf
+step "no_std: the wire crate and the box core build for a Cortex-M7 (thumbv7em-none-eabihf), no default features"
+cargo build -p carillon-protocol -p carillon-firmware --no-default-features --target thumbv7em-none-eabihf
 
 step "lints and docs (warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings

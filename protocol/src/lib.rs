@@ -18,6 +18,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod control;
 pub mod digest;
 pub mod error;
 pub mod header;
