@@ -28,6 +28,7 @@ pub mod method;
 #[cfg(feature = "rsip")]
 pub mod rsip_conv;
 pub mod time;
+pub mod transaction;
 pub mod typed;
 pub mod uri;
 pub mod validate;
