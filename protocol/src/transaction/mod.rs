@@ -5,7 +5,7 @@
 //! # The run loop
 //!
 //! [`Transactions`] never does I/O and never reads a clock (STYLE.md habits 1–2). The runtime:
-//! 1. parses each incoming message ([`crate::parse`], and [`crate::validate`] for requests) and
+//! 1. parses each incoming message ([`crate::parse`], and [`crate::validate()`] for requests) and
 //!    hands it in with [`Transactions::handle_request`] or [`Transactions::handle_response`],
 //!    with the time and where it came from;
 //! 2. starts client transactions with [`Transactions::start_client`] and answers server
