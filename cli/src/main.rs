@@ -27,11 +27,22 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run the cloud and one box on this machine, ready for a softphone (not built yet).
+    Lab,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Lab => {
+            // Said plainly instead of pretending: the lab needs the box's gateway core and the
+            // cloud's SIP server, which are still being built (issues 3-5).
+            eprintln!(
+                "carillon lab is not available yet: it needs the box's gateway core and the cloud's SIP \
+                 server (issues 3 to 5).\nToday you can run the cloud's admin API: cargo run -p carillon-cloud -- --help"
+            );
+            ExitCode::from(2)
+        }
         Command::SipCheck { files } => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
