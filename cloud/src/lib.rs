@@ -19,6 +19,7 @@ pub mod config;
 pub mod model;
 pub mod rating;
 pub mod secrets;
+pub mod sip;
 pub mod store;
 
 pub use store::{Backend, Month, Store, StoreError, StoreOptions};

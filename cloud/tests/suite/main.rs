@@ -11,4 +11,6 @@ mod api_tenancy;
 mod common;
 mod ingestion;
 mod rating;
+mod sip;
+mod sip_util;
 mod store_misc;
