@@ -13,4 +13,5 @@ mod ingestion;
 mod rating;
 mod sip;
 mod sip_util;
+mod sipp;
 mod store_misc;
