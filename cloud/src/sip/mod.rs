@@ -5,7 +5,7 @@
 //! # Run loop
 //! [`SipServer::start`] binds the sockets and spawns: one UDP receiver, one TCP and one TLS
 //! acceptor (a reader and a writer task per connection), and a sweeper. Every framed message
-//! goes through one pipeline (`server`): parse → [`carillon_protocol::validate`] (a bad
+//! goes through one pipeline (`server`): parse → [`carillon_protocol::validate()`] (a bad
 //! request gets the error's status and reason) → proxy checks (483 / 416 / 420) → transaction
 //! match (retransmissions absorbed) → REGISTER to the registrar, INVITE to routing, in-dialog
 //! requests along their Record-Route, responses to the transaction that waits for them.
@@ -94,8 +94,7 @@ pub struct TlsConfig {
 pub struct SipConfig {
     /// UDP listen address (port 0 picks a free one).
     pub udp: SocketAddr,
-    /// TCP listen address; `None` listens on the UDP address's IP with a free port... or the
-    /// same port when it is not 0.
+    /// TCP listen address; `None` listens on the UDP socket's bound address (same IP and port).
     pub tcp: Option<SocketAddr>,
     /// TLS listener, if configured.
     pub tls: Option<TlsConfig>,
