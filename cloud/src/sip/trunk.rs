@@ -1,5 +1,9 @@
 //! The carrier trunk: where public and emergency calls go, how the carrier's digest challenges
 //! are answered, and the optional registration to the carrier.
+//!
+//! Known deviation: the INVITE retried with credentials keeps the caller's CSeq (new branch)
+//! instead of incrementing it (RFC 3261 §22.2), because a proxy that renumbers must map CSeq
+//! for the rest of the dialog; carriers that insist on a higher CSeq need that mapping.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
