@@ -10,6 +10,17 @@
 //! [numbering_plan]
 //! mobile_prefixes = ["04"]
 //! country_code = "32"
+//!
+//! [sip]
+//! udp = "0.0.0.0:5060"                       # TCP on the same address unless `tcp` is set
+//! tls = { listen = "0.0.0.0:5061", cert = "/etc/carillon/cert.pem", key = "/etc/carillon/key.pem" }
+//! nonce_secret = "..."                       # same on every node
+//!
+//! [sip.trunk]
+//! address = "192.0.2.10:5060"
+//! username = "school-network"
+//! password = "..."
+//! register = true
 //! ```
 //! `DATABASE_URL`, when set, wins over `database`.
 
@@ -19,6 +30,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::rating::NumberingPlan;
+use crate::sip::SipConfig;
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +70,8 @@ pub struct Config {
     pub max_connections: u32,
     /// Dial plan for validation and rating.
     pub numbering_plan: NumberingPlan,
+    /// The SIP server (`[sip]`).
+    pub sip: SipConfig,
 }
 
 impl Default for Config {
@@ -70,6 +84,7 @@ impl Default for Config {
             enrollment_ttl_secs: 7 * 86_400,
             max_connections: 10,
             numbering_plan: NumberingPlan::default(),
+            sip: SipConfig::default(),
         }
     }
 }

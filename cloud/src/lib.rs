@@ -8,17 +8,20 @@
 //! - [`rating`]: the numbering plan's destination classes and per-second rating;
 //! - [`api`]: the admin API (axum, JSON, bearer tokens with tenant isolation), and its OpenAPI
 //!   document;
+//! - [`sip`]: the SIP server (UDP, TCP, TLS): registrar, location service with Path, stateful
+//!   proxy with the numbering plan, ring groups and the carrier trunk, call records;
 //! - [`config`]: the `carillon-cloud` binary's settings.
 //!
-//! The SIP server and the box's control link will use [`Store`] directly: `sip_credential`,
-//! `site_by_code`, `did_by_number` and `record_call` for the switch; `enroll_box`,
-//! `authenticate_box`, `report_box_status` and `ingest_box_records` for the link.
+//! The box's control link will use [`Store`] directly (`enroll_box`, `authenticate_box`,
+//! `report_box_status`, `ingest_box_records`) and hand bindings back through
+//! [`sip::SipServer::import_bindings`].
 
 pub mod api;
 pub mod config;
 pub mod model;
 pub mod rating;
 pub mod secrets;
+pub mod sip;
 pub mod store;
 
 pub use store::{Backend, Month, Store, StoreError, StoreOptions};

@@ -1,4 +1,4 @@
-//! `carillon-cloud`: runs the admin API on the cloud's store (the SIP server joins later).
+//! `carillon-cloud`: runs the SIP server (UDP, TCP, TLS) and the admin API on the cloud's store.
 //!
 //! `carillon-cloud --config cloud.toml [--listen ADDR] [--database PATH|URL]`; the operator token
 //! comes from the file or `CARILLON_OPERATOR_TOKEN`, the database from `DATABASE_URL` if set.
@@ -7,15 +7,17 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use carillon_cloud::api::{app, AppState};
 use carillon_cloud::config::Config;
+use carillon_cloud::sip::{SipServer, SystemClock};
 use carillon_cloud::{Store, StoreOptions};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "carillon-cloud", about = "Carillon cloud switch: admin API and store")]
+#[command(name = "carillon-cloud", about = "Carillon cloud switch: SIP server, admin API and store")]
 struct Args {
     /// TOML configuration file.
     #[arg(long)]
@@ -70,9 +72,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(backend = ?store.backend(), "store ready");
     let mut state = AppState::new(store.clone(), &token);
     state.enrollment_ttl_secs = config.enrollment_ttl_secs;
+    let sip = SipServer::start(store.clone(), config.sip.clone(), Arc::new(SystemClock)).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(addr = %config.listen, "admin API listening");
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    sip.shutdown();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -497,3 +497,46 @@ impl Store {
         Ok(())
     }
 }
+
+/// What an internal number of a site reaches (how the switch routes a dialled extension).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SiteNumber {
+    /// One extension.
+    Extension(Extension),
+    /// A ring group.
+    RingGroup(RingGroup),
+}
+
+impl Store {
+    /// The extension or ring group that `number` names inside a site, if any.
+    pub async fn number_in_site(&self, site_id: i64, number: &str) -> Result<Option<SiteNumber>> {
+        let mut conn = self.pool.acquire().await?;
+        let ext = sqlx::query(&format!(
+            "SELECT {EXT_COLS} FROM extensions WHERE site_id = $1 AND number = $2"
+        ))
+        .bind(site_id)
+        .bind(number.to_owned())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = ext {
+            return Ok(Some(SiteNumber::Extension(extension_from_row(&row)?)));
+        }
+        let rg = sqlx::query("SELECT id FROM ring_groups WHERE site_id = $1 AND number = $2")
+            .bind(site_id)
+            .bind(number.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?;
+        match rg {
+            Some(row) => Ok(Some(SiteNumber::RingGroup(ring_group_in(&mut conn, col(&row, "id")?).await?))),
+            None => Ok(None),
+        }
+    }
+
+    /// A site's public number for caller id on the public network: the lowest of its DIDs
+    /// that rings a ring group (the main number), else its lowest DID.
+    pub async fn site_public_number(&self, site_id: i64) -> Result<Option<String>> {
+        let dids = self.list_dids(Some(site_id), None).await?;
+        let main = dids.iter().find(|d| matches!(d.target, DidTarget::RingGroup(_))).or(dids.first());
+        Ok(main.map(|d| d.number.clone()))
+    }
+}

@@ -30,6 +30,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::rating::NumberingPlan;
 
+pub use directory::SiteNumber;
 pub use records::Month;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");

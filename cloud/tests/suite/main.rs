@@ -11,4 +11,7 @@ mod api_tenancy;
 mod common;
 mod ingestion;
 mod rating;
+mod sip;
+mod sip_util;
+mod sipp;
 mod store_misc;

@@ -1,0 +1,228 @@
+//! SIPp plays the phones and the carrier against a real switch on 127.0.0.1 (scenarios in
+//! `cloud/tests/sipp/`). Each test picks free ports, starts only its own `sipp` processes,
+//! bounds every wait, and kills what is still running by PID. Without `sipp` on the PATH the
+//! tests say so and pass as skipped; CI installs it (`apt-get install -y sip-tester`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use carillon_cloud::model::{Outcome, RecordFilter};
+use carillon_cloud::rating::DestinationClass;
+use carillon_cloud::sip::TrunkConfig;
+
+use super::sip_util::{Account, Rig};
+
+fn sipp_available() -> bool {
+    let ok = Command::new("sipp").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    if !ok {
+        eprintln!("SKIPPED: sipp is not installed (apt-get install -y sip-tester)");
+    }
+    ok
+}
+
+fn scenario(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
+}
+
+/// A free UDP port on 127.0.0.1 (bound, read, released).
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One sipp process of this test.
+struct Sipp {
+    child: Child,
+    name: String,
+    dir: PathBuf,
+}
+
+impl Sipp {
+    /// `sipp [server] -sf scenario -i 127.0.0.1 -p port -m 1 ...extra`.
+    fn start(name: &str, scenario_file: &std::path::Path, server: Option<SocketAddr>, port: u16, extra: &[&str]) -> Sipp {
+        let dir = std::env::temp_dir().join(format!("carillon-sipp-{}-{name}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cmd = Command::new("sipp");
+        if let Some(s) = server {
+            cmd.arg(s.to_string());
+        }
+        cmd.arg("-sf")
+            .arg(scenario_file)
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-timeout", "30s", "-timeout_error", "-nostdin"])
+            .args(["-mp", &free_port().to_string(), "-trace_err", "-error_file"])
+            .arg(dir.join("errors.log"))
+            .args(extra)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd.spawn().expect("spawn sipp");
+        Sipp { child, name: name.to_owned(), dir }
+    }
+
+    /// Waits (at most `limit`) for the exit; kills by PID on timeout. Returns the exit code.
+    async fn wait(mut self, limit: Duration) -> i32 {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                let code = st.code().unwrap_or(-1);
+                if code != 0 {
+                    let log = std::fs::read_to_string(self.dir.join("errors.log")).unwrap_or_default();
+                    eprintln!("sipp {} exited {code}:\n{log}", self.name);
+                }
+                return code;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                eprintln!("sipp {} killed after {limit:?}", self.name);
+                return -9;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn auth_args(acc: &Account) -> Vec<String> {
+    vec!["-au".into(), acc.username.clone(), "-ap".into(), acc.password.clone()]
+}
+
+/// Registers `acc` from `port` with SIPp; asserts success.
+async fn sipp_register(rig: &Rig, acc: &Account, port: u16) {
+    let mut args = auth_args(acc);
+    args.extend(["-s".into(), acc.username.clone()]);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let code = Sipp::start("register", &scenario("register.xml"), Some(rig.sip.udp_addr()), port, &a).wait(Duration::from_secs(20)).await;
+    assert_eq!(code, 0, "registration of {} failed", acc.username);
+}
+
+/// A call from `acc` to `dialled` with `uac_call.xml` (or refused with `code`).
+fn sipp_call(rig: &Rig, acc: &Account, dialled: &str, refused: Option<u16>) -> Sipp {
+    let mut args = auth_args(acc);
+    args.extend(["-s".into(), dialled.to_owned()]);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let file = match refused {
+        None => scenario("uac_call.xml"),
+        Some(code) => {
+            let text = std::fs::read_to_string(scenario("uac_refused.xml")).unwrap().replace("@CODE@", &code.to_string());
+            let path = std::env::temp_dir().join(format!("carillon-uac-{code}-{}.xml", std::process::id()));
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+    };
+    Sipp::start("caller", &file, Some(rig.sip.udp_addr()), free_port(), &a)
+}
+
+async fn records(rig: &Rig) -> Vec<carillon_cloud::model::CallRecord> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rig.store.list_records(&RecordFilter::default(), None, 100).await.unwrap().records
+}
+
+#[tokio::test]
+async fn sipp_registers_with_digest() {
+    if !sipp_available() {
+        return;
+    }
+    let rig = Rig::new(|_| {}).await;
+    let acc = rig.account("201");
+    sipp_register(&rig, &acc, free_port()).await;
+    assert_eq!(rig.sip.location().lookup(&acc.username, super::common::NOW).len(), 1);
+    rig.sip.shutdown();
+}
+
+#[tokio::test]
+async fn sipp_call_between_two_extensions_of_a_school() {
+    if !sipp_available() {
+        return;
+    }
+    let rig = Rig::new(|_| {}).await;
+    let port = free_port();
+    sipp_register(&rig, &rig.account("202"), port).await;
+    let callee = Sipp::start("callee", &scenario("uas_answer.xml"), None, port, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let caller = sipp_call(&rig, &rig.account("201"), "202", None);
+    assert_eq!(caller.wait(Duration::from_secs(30)).await, 0, "caller");
+    assert_eq!(callee.wait(Duration::from_secs(10)).await, 0, "callee");
+    let recs = records(&rig).await;
+    assert_eq!(recs.len(), 1);
+    assert_eq!((recs[0].outcome, recs[0].class, recs[0].caller.as_str(), recs[0].callee.as_str()), (Outcome::Answered, DestinationClass::OnNet, "201", "202"));
+    rig.sip.shutdown();
+}
+
+#[tokio::test]
+async fn sipp_unregistered_extension_480_and_unknown_number_404() {
+    if !sipp_available() {
+        return;
+    }
+    let rig = Rig::new(|_| {}).await;
+    let acc = rig.account("201");
+    assert_eq!(sipp_call(&rig, &acc, "203", Some(480)).wait(Duration::from_secs(20)).await, 0, "480");
+    assert_eq!(sipp_call(&rig, &acc, "999", Some(404)).wait(Duration::from_secs(20)).await, 0, "404");
+    let recs = records(&rig).await;
+    assert_eq!(recs.iter().map(|r| r.outcome).collect::<Vec<_>>(), vec![Outcome::Failed, Outcome::Failed]);
+    rig.sip.shutdown();
+}
+
+fn trunk(port: u16) -> TrunkConfig {
+    let mut t: TrunkConfig = toml::from_str(&format!(
+        "address = \"127.0.0.1:{port}\"\nusername = \"carillon-trunk\"\npassword = \"trunk-secret\"\n"
+    ))
+    .unwrap();
+    t.domain = Some("carrier.example".into());
+    t
+}
+
+#[tokio::test]
+async fn sipp_outbound_call_to_the_carrier_answers_its_407() {
+    if !sipp_available() {
+        return;
+    }
+    let carrier_port = free_port();
+    let rig = Rig::new(|c| c.trunk = Some(trunk(carrier_port))).await;
+    // 407 (Proxy-Authorization checked by pattern), then 401 (digest verified by SIPp).
+    for file in ["carrier_challenge.xml", "carrier_challenge_401.xml"] {
+        let carrier = Sipp::start("carrier", &scenario(file), None, carrier_port, &[]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let caller = sipp_call(&rig, &rig.account("201"), "021234567", None);
+        assert_eq!(caller.wait(Duration::from_secs(30)).await, 0, "caller ({file})");
+        assert_eq!(carrier.wait(Duration::from_secs(10)).await, 0, "carrier ({file})");
+    }
+    let recs = records(&rig).await;
+    assert_eq!(recs.len(), 2);
+    assert!(recs.iter().all(|r| (r.outcome, r.class) == (Outcome::Answered, DestinationClass::NationalFixed)));
+    rig.sip.shutdown();
+}
+
+#[tokio::test]
+async fn sipp_inbound_did_rings_the_group_first_answer_wins() {
+    if !sipp_available() {
+        return;
+    }
+    let carrier_port = free_port();
+    let rig = Rig::new(|c| c.trunk = Some(trunk(carrier_port))).await;
+    let (p2, p3) = (free_port(), free_port());
+    sipp_register(&rig, &rig.account("202"), p2).await;
+    sipp_register(&rig, &rig.account("203"), p3).await;
+    let answers = Sipp::start("member-202", &scenario("uas_answer.xml"), None, p2, &[]);
+    let rings = Sipp::start("member-203", &scenario("uas_ring_cancel.xml"), None, p3, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let carrier = Sipp::start("carrier", &scenario("carrier_call.xml"), Some(rig.sip.udp_addr()), carrier_port, &["-s", "021234567"]);
+    assert_eq!(carrier.wait(Duration::from_secs(30)).await, 0, "carrier");
+    assert_eq!(answers.wait(Duration::from_secs(10)).await, 0, "answering member");
+    assert_eq!(rings.wait(Duration::from_secs(10)).await, 0, "cancelled member");
+    let recs = records(&rig).await;
+    assert_eq!(recs.len(), 1);
+    assert_eq!((recs[0].outcome, recs[0].class, recs[0].callee.as_str()), (Outcome::Answered, DestinationClass::Inbound, "+3221234567"));
+    rig.sip.shutdown();
+}
