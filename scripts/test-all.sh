@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(pkg-config postgresql)
+APT_PACKAGES=(pkg-config postgresql sip-tester)
 RUST_TARGETS=(thumbv7em-none-eabihf thumbv7m-none-eabi)
 
 step() { printf '\n== %s\n' "$*"; }
