@@ -74,7 +74,7 @@ fn a_failed_save_rejects_and_a_corrupt_image_is_ignored_at_boot() {
         let mut s = Sim::new();
         s.boot_online();
         s.configure(2, false);
-        let (flash, mut store) = std::mem::replace(&mut s, Sim::new()).gw.into_storage();
+        let (flash, mut store) = s.gw.into_storage();
         store.image_mut()[10] ^= 0xff;
         let s = Sim::with_storage(flash, store);
         assert!(s.gw.site().is_none(), "a corrupt image must not be applied");

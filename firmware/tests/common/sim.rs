@@ -590,7 +590,13 @@ impl Sim {
             .filter(|r| msg(r, |m| m.call_id() == Some(call_id.as_bytes()) && m.cseq().unwrap().unwrap().method == Method::Invite))
             .filter_map(|r| status_of(r))
             .filter(|c| *c >= 200)
-            .collect()
+            .fold(Vec::new(), |mut v, c| {
+                // Retransmissions of the same final response (Timer G) count once.
+                if v.last() != Some(&c) {
+                    v.push(c);
+                }
+                v
+            })
     }
 
     /// The 200 OK the caller got for a Call-ID.
@@ -619,11 +625,17 @@ impl Default for Sim {
     }
 }
 
-/// A response written like a phone or the cloud would.
+/// A response written like a phone or the cloud would; a UAS copies Record-Route into the
+/// responses that establish a dialog (RFC 3261 §12.1.1).
 pub fn respond(req: &[u8], code: u16, reason: &str, tag: Option<&str>, extra: &[(&str, &[u8])]) -> Vec<u8> {
     msg(req, |m| {
+        let mut all: Vec<(&str, &[u8])> = Vec::new();
+        if (101..300).contains(&code) {
+            all.extend(m.headers_of(HeaderKind::RecordRoute).map(|h| ("Record-Route", h.value)));
+        }
+        all.extend_from_slice(extra);
         let mut out = vec![0u8; 8192];
-        let n = write_response(m, code, reason, tag.map(str::as_bytes), extra, &[], &mut out).unwrap();
+        let n = write_response(m, code, reason, tag.map(str::as_bytes), &all, &[], &mut out).unwrap();
         out.truncate(n);
         out
     })
@@ -633,7 +645,9 @@ pub fn register_request(p: &Phone, call_id: &str, cseq: u32, expires: u32, auth:
     let mut out = vec![0u8; 4096];
     let mut w = Writer::new(&mut out);
     w.request_line(Method::Register, format!("sip:{REALM}").as_bytes());
-    w.header("Via", format!("SIP/2.0/UDP {};branch=z9hG4bKr{}x{cseq};rport", p.addr, p.ext).as_bytes());
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    w.header("Via", format!("SIP/2.0/UDP {};branch=z9hG4bKr{}x{cseq}n{n};rport", p.addr, p.ext).as_bytes());
     w.header("Max-Forwards", b"70");
     w.header("From", format!("<sip:{}@{REALM}>;tag=f{}", p.ext, p.ext).as_bytes());
     w.header("To", format!("<sip:{}@{REALM}>", p.ext).as_bytes());
