@@ -878,6 +878,7 @@ impl Sip {
             c.ring_deadline = None;
             self.forward_response(now, client, server);
             self.journal_failure(ctx, now, i, code);
+            self.release_if_done(i);
             return;
         }
         let all_final = c.branches.iter().all(|b| b.final_code.is_some());
@@ -1081,6 +1082,24 @@ impl Sip {
         c.answer_deadline = None;
         let server = c.server;
         self.respond_to(ctx, now, server, msg, code, reason, extra);
+        if code >= 300 {
+            self.release_if_done(slot);
+        }
+    }
+
+    /// A context whose final non-2xx response is sent and whose branches are all over (or
+    /// cancelled) is not needed any more: the server transaction absorbs retransmissions and
+    /// the ACK by itself (RFC 3261 §17.2.1). Freeing it at once keeps a burst of failed calls
+    /// from filling the table for Timer H's 32 s.
+    fn release_if_done(&mut self, slot: usize) {
+        let done = self.contexts.get(slot).and_then(Option::as_ref).is_some_and(|c| {
+            c.final_sent && !c.answered && c.branches.iter().all(|b| b.final_code.is_some() || b.cancelled)
+        });
+        if done {
+            if let Some(c) = self.contexts.get_mut(slot) {
+                *c = None;
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
