@@ -1,0 +1,88 @@
+//! Each bounded table reached: the answer is the one documented — 503 with Retry-After for
+//! requests when the transaction or proxy table is full, 503 for a survival registration when
+//! the binding table is full, eviction (counted) for bindings learnt online, a counted drop when
+//! the journal is full — and the box keeps working.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "common/sim.rs"]
+mod sim;
+
+use std::time::Duration;
+
+use carillon_firmware::gateway::{MAX_BINDINGS, MAX_CONTEXTS};
+use carillon_protocol::HeaderKind;
+use sim::*;
+
+#[test]
+fn proxy_table_full_is_503_with_retry_after() {
+    run(|| {
+        let mut s = Sim::new();
+        s.boot_online();
+        s.configure(1, false);
+        s.cloud.answers_sip = false; // the cloud swallows INVITEs: contexts stay busy
+        s.add_phone(101, Answer::Never);
+        for i in 0..MAX_CONTEXTS + 5 {
+            s.call(101, "102", &format!("c{i}"));
+        }
+        s.run_for(Duration::from_millis(100));
+        let refused: Vec<_> = s.phone(101).responses().filter(|r| status_of(r) == Some(503)).cloned().collect();
+        assert!(!refused.is_empty());
+        msg(&refused[0], |m| assert_eq!(m.value(HeaderKind::RetryAfter), Some(&b"5"[..])));
+        assert!(s.gw.stats().refused_full >= 5);
+    });
+}
+
+#[test]
+fn binding_table_full_in_survival_is_503_and_online_evicts() {
+    run(|| {
+        let mut s = Sim::new();
+        s.boot_online();
+        s.configure(1, false);
+        // Online: the cloud accepts many contacts for 101; the box keeps MAX_BINDINGS and
+        // evicts the one closest to expiry for the rest.
+        s.add_phone(101, Answer::Never);
+        for i in 0..MAX_BINDINGS + 3 {
+            let p = s.phone_mut(101);
+            p.addr = addr(&format!("10.0.{}.{}:5062", 1 + i / 200, 1 + i % 200));
+            assert_eq!(s.register(101, "pw101", 600), 200);
+        }
+        assert_eq!(s.gw.bindings().count(), MAX_BINDINGS);
+        assert_eq!(s.gw.stats().bindings_evicted, 3);
+        // Survival: a new contact beyond the table is refused with 503.
+        s.cut();
+        s.run_for(Duration::from_secs(6));
+        s.phone_mut(101).addr = addr("10.0.9.9:5062");
+        assert_eq!(s.register(101, "pw101", 600), 503);
+        assert_eq!(s.gw.stats().bindings_refused, 1);
+    });
+}
+
+#[test]
+fn journal_full_is_a_counted_drop() {
+    run(|| {
+        // A tiny journal: 2 sectors of 512 bytes.
+        let flash = carillon_firmware::journal::RamStorage::<16384>::new(8192, 1);
+        let mut s = Sim::with_storage(flash, carillon_firmware::gateway::RamConfigStore::new());
+        s.boot_online();
+        s.configure(1, false);
+        s.cut();
+        s.run_for(Duration::from_secs(6));
+        s.add_phone(101, Answer::Never);
+        assert_eq!(s.register(101, "pw101", 3600), 200);
+        // Batches of 40 failed attempts, with time for the transactions to end in between (the
+        // simulated phone does not ACK the 503, so each INVITE server transaction waits for
+        // Timer H).
+        for batch in 0..25 {
+            for i in 0..40 {
+                s.call(101, "0999", &format!("j{batch}-{i}"));
+            }
+            s.run_for(Duration::from_secs(35));
+        }
+        let appended = s.gw.journal().unacked();
+        let dropped = s.gw.counters().journal_full_drops;
+        let refused = s.gw.stats().refused_full;
+        println!("journal: {appended} records kept, {dropped} dropped and counted, {refused} refused before routing");
+        assert!(dropped > 0);
+        assert_eq!(appended + dropped + refused, 1000);
+    });
+}
