@@ -460,6 +460,27 @@ impl<'h, 'a> Message<'h, 'a> {
         self.list(kind, parse_token)
     }
 
+    /// Digest credentials of the first `Authorization` header (RFC 3261 §22.2); an unknown
+    /// scheme is `Err(DigestError::OtherScheme)`.
+    pub fn authorization(&self) -> Option<Result<crate::digest::Credentials<'a>, crate::digest::DigestError>> {
+        self.value(HeaderKind::Authorization).map(crate::digest::Credentials::parse)
+    }
+
+    /// Digest credentials of the first `Proxy-Authorization` header (RFC 3261 §22.3).
+    pub fn proxy_authorization(&self) -> Option<Result<crate::digest::Credentials<'a>, crate::digest::DigestError>> {
+        self.value(HeaderKind::ProxyAuthorization).map(crate::digest::Credentials::parse)
+    }
+
+    /// The digest challenge of the first `WWW-Authenticate` header (RFC 3261 §22.2).
+    pub fn www_authenticate(&self) -> Option<Result<crate::digest::Challenge<'a>, crate::digest::DigestError>> {
+        self.value(HeaderKind::WwwAuthenticate).map(crate::digest::Challenge::parse)
+    }
+
+    /// The digest challenge of the first `Proxy-Authenticate` header (RFC 3261 §22.3).
+    pub fn proxy_authenticate(&self) -> Option<Result<crate::digest::Challenge<'a>, crate::digest::DigestError>> {
+        self.value(HeaderKind::ProxyAuthenticate).map(crate::digest::Challenge::parse)
+    }
+
     /// Max-Forwards, 0..=255 (RFC 3261 §20.22).
     pub fn max_forwards(&self) -> Option<Result<u8, ParseError>> {
         self.single(HeaderKind::MaxForwards, |v| number(v, 255).map(|n| n as u8))
@@ -532,6 +553,24 @@ mod tests {
         assert_eq!(parse_q(b"1"), Some(1000));
         assert_eq!(parse_q(b"1.5"), None);
         assert_eq!(parse_q(b"0.1234"), None);
+    }
+
+    #[test]
+    fn authorization_through_the_message() {
+        let bytes = b"REGISTER sip:s SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:101@s>;tag=1\r\n\
+To: <sip:101@s>\r\nCall-ID: c\r\nCSeq: 2 REGISTER\r\n\
+Authorization: Digest username=\"101\", realm=\"s\", nonce=\"n\", uri=\"sip:s\", response=\"0123456789abcdef0123456789abcdef\"\r\n\
+Content-Length: 0\r\n\r\n";
+        let mut h = [crate::Header::EMPTY; 16];
+        let Ok(crate::Status::Complete(m)) =
+            crate::parse(bytes, &mut h, crate::Framing::Datagram, &crate::ParseConfig::DEFAULT)
+        else {
+            panic!("parses")
+        };
+        let c = m.authorization().unwrap().unwrap();
+        assert!(c.username().eq_unescaped(b"101"));
+        assert!(m.proxy_authorization().is_none());
+        assert!(m.www_authenticate().is_none());
     }
 
     #[test]
