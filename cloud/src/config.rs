@@ -16,6 +16,10 @@
 //! tls = { listen = "0.0.0.0:5061", cert = "/etc/carillon/cert.pem", key = "/etc/carillon/key.pem" }
 //! nonce_secret = "..."                       # same on every node
 //!
+//! [box_link]                                 # optional: the boxes' control link
+//! listen = "0.0.0.0:5070"
+//! tls = { cert = "/etc/carillon/cert.pem", key = "/etc/carillon/key.pem" }
+//!
 //! [sip.trunk]
 //! address = "192.0.2.10:5060"
 //! username = "school-network"
@@ -29,6 +33,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::boxlink::BoxLinkConfig;
 use crate::rating::NumberingPlan;
 use crate::sip::SipConfig;
 
@@ -72,6 +77,8 @@ pub struct Config {
     pub numbering_plan: NumberingPlan,
     /// The SIP server (`[sip]`).
     pub sip: SipConfig,
+    /// The boxes' control link (`[box_link]`); not started when absent.
+    pub box_link: Option<BoxLinkConfig>,
 }
 
 impl Default for Config {
@@ -85,6 +92,7 @@ impl Default for Config {
             max_connections: 10,
             numbering_plan: NumberingPlan::default(),
             sip: SipConfig::default(),
+            box_link: None,
         }
     }
 }
@@ -146,5 +154,10 @@ mod tests {
         assert!(c.validate().is_ok());
         assert!(Config::default().validate().is_err());
         assert!(Config::from_toml("lisen = 1").is_err());
+        assert!(c.box_link.is_none());
+        let c = Config::from_toml("[box_link]\nlisten = \"0.0.0.0:5070\"\ntls = { cert = \"c.pem\", key = \"k.pem\" }\n")
+            .expect("valid box link section");
+        let b = c.box_link.expect("box link configured");
+        assert_eq!((b.listen.port(), b.plain_tcp, b.idle_timeout_secs), (5070, false, 90));
     }
 }

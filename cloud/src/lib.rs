@@ -12,11 +12,12 @@
 //!   proxy with the numbering plan, ring groups and the carrier trunk, call records;
 //! - [`config`]: the `carillon-cloud` binary's settings.
 //!
-//! The box's control link will use [`Store`] directly (`enroll_box`, `authenticate_box`,
-//! `report_box_status`, `ingest_box_records`) and hand bindings back through
-//! [`sip::SipServer::import_bindings`].
+//! - [`boxlink`]: the control link every school's box keeps open: enrollment, authentication,
+//!   configuration pushed on every change, bindings handed back, call-record upload exactly
+//!   once, box status.
 
 pub mod api;
+pub mod boxlink;
 pub mod config;
 pub mod model;
 pub mod rating;

@@ -1,4 +1,5 @@
-//! `carillon-cloud`: runs the SIP server (UDP, TCP, TLS) and the admin API on the cloud's store.
+//! `carillon-cloud`: runs the SIP server (UDP, TCP, TLS), the boxes' control link (when
+//! `[box_link]` is configured) and the admin API on the cloud's store.
 //!
 //! `carillon-cloud --config cloud.toml [--listen ADDR] [--database PATH|URL]`; the operator token
 //! comes from the file or `CARILLON_OPERATOR_TOKEN`, the database from `DATABASE_URL` if set.
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use carillon_cloud::api::{app, AppState};
+use carillon_cloud::boxlink::BoxLink;
 use carillon_cloud::config::Config;
 use carillon_cloud::sip::{SipServer, SystemClock};
 use carillon_cloud::{Store, StoreOptions};
@@ -73,9 +75,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut state = AppState::new(store.clone(), &token);
     state.enrollment_ttl_secs = config.enrollment_ttl_secs;
     let sip = SipServer::start(store.clone(), config.sip.clone(), Arc::new(SystemClock)).await?;
+    let box_link = match &config.box_link {
+        Some(cfg) => Some(BoxLink::start(store.clone(), Some(sip.handle()), cfg.clone(), Arc::new(SystemClock)).await?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(addr = %config.listen, "admin API listening");
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    if let Some(b) = box_link {
+        b.shutdown().await;
+    }
     sip.shutdown();
     store.close().await;
     tracing::info!("stopped");

@@ -298,6 +298,12 @@ pub struct BoxInfo {
     pub firmware_version: Option<String>,
     /// Every call record with a box sequence up to this one is stored.
     pub acked_seq: i64,
+    /// The mode the box last reported (`online`, `survival`, `recovering`).
+    pub mode: Option<String>,
+    /// The configuration version the box last applied.
+    pub config_applied_version: Option<i64>,
+    /// Why the last configuration pushed was not applied (`version N: reason`), until one is.
+    pub config_rejection: Option<String>,
     /// Creation time.
     pub created_at: i64,
 }
@@ -334,6 +340,58 @@ pub struct BoxStatusReport {
     pub firmware_version: Option<String>,
     /// Seconds spent in survival since the last report, added to the total.
     pub survival_secs_add: i64,
+}
+
+/// What a box reports on its control link about its state; its counters run since its boot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoxLinkReport {
+    /// `online`, `survival` or `recovering`.
+    pub mode: String,
+    /// Seconds since the box booted.
+    pub uptime_secs: i64,
+    /// Seconds spent in survival since the box booted.
+    pub survival_secs: i64,
+    /// Firmware version.
+    pub firmware_version: String,
+}
+
+/// A site's configuration as a box gets it: the directory at one `config_version`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteConfig {
+    /// The site's configuration version (bumped by every directory change).
+    pub version: i64,
+    /// Site code.
+    pub site_code: String,
+    /// Extensions by number, with their digest HA1 values.
+    pub extensions: Vec<SiteConfigExtension>,
+    /// Ring groups by number.
+    pub ring_groups: Vec<SiteConfigRingGroup>,
+}
+
+/// An extension in a [`SiteConfig`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteConfigExtension {
+    /// Extension number.
+    pub number: String,
+    /// SIP digest username.
+    pub sip_username: String,
+    /// Display name.
+    pub display_name: String,
+    /// MD5 HA1, hex.
+    pub ha1_md5: String,
+    /// SHA-256 HA1, hex.
+    pub ha1_sha256: String,
+}
+
+/// A ring group in a [`SiteConfig`], members as extension numbers in ringing order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteConfigRingGroup {
+    /// Group number.
+    pub number: String,
+    /// Member extension numbers.
+    pub members: Vec<String>,
+    /// Ring timeout.
+    pub timeout_secs: i64,
 }
 
 /// Which way a call went.

@@ -109,7 +109,8 @@ fn schemas() -> Value {
     let box_info = object(&["id", "site_id", "name", "enrolled", "online", "survival_secs", "acked_seq"], json!({
         "id": int, "site_id": int, "name": s, "enrolled": { "type": "boolean" }, "enrolled_at": opt_int,
         "enrollment_expires_at": opt_int, "online": { "type": "boolean" }, "last_seen_at": opt_int,
-        "survival_secs": int, "firmware_version": opt_s, "acked_seq": int, "created_at": int }));
+        "survival_secs": int, "firmware_version": opt_s, "acked_seq": int, "mode": opt_s,
+        "config_applied_version": opt_int, "config_rejection": opt_s, "created_at": int }));
     let extension_props = json!({ "id": int, "site_id": int, "number": s, "sip_username": s, "display_name": s, "created_at": int });
     let mut created_ext = extension_props.clone();
     if let Some(m) = created_ext.as_object_mut() {

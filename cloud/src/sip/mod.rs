@@ -188,6 +188,35 @@ pub struct SipServer {
     tls: Option<SocketAddr>,
 }
 
+/// What other components of a node (the box link) may do with its running SIP server.
+/// Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SipHandle {
+    core: Arc<server::Core>,
+}
+
+impl SipHandle {
+    /// See [`SipServer::import_bindings`].
+    pub fn import_bindings(&self, flow: Flow, bindings: &[HandedBinding]) -> usize {
+        self.core.import_bindings(flow, bindings)
+    }
+
+    /// The live TCP/TLS flows, oldest first: where a box's SIP connection is looked for.
+    pub fn stream_flows(&self) -> Vec<Flow> {
+        self.core.transports.stream_flows()
+    }
+
+    /// The location service.
+    pub fn location(&self) -> &Location {
+        self.core.location()
+    }
+
+    /// Wall-clock now, as the SIP server sees it (its [`Clock`]).
+    pub fn unix_now(&self) -> i64 {
+        self.core.clock.unix_now()
+    }
+}
+
 impl SipServer {
     /// Binds the listeners and starts serving.
     pub async fn start(store: Store, config: SipConfig, clock: Arc<dyn Clock>) -> Result<SipServer, StartError> {
@@ -285,6 +314,12 @@ impl SipServer {
     /// through the box's `flow`; returns how many were stored. (Called by the box link.)
     pub fn import_bindings(&self, flow: Flow, bindings: &[HandedBinding]) -> usize {
         self.core.import_bindings(flow, bindings)
+    }
+
+    /// A handle for other components of the node (the box link) that outlives no task: it
+    /// stops working with the server.
+    pub fn handle(&self) -> SipHandle {
+        SipHandle { core: self.core.clone() }
     }
 
     /// Whether the carrier trunk registration is currently accepted (false when none is

@@ -214,6 +214,13 @@ impl Transports {
         self.conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Every live TCP/TLS flow (peers' connections and ours), oldest first.
+    pub(crate) fn stream_flows(&self) -> Vec<Flow> {
+        let mut flows: Vec<Flow> = self.conns().values().map(|(f, _)| *f).collect();
+        flows.sort_by_key(|f| f.conn);
+        flows
+    }
+
     /// A live stream flow to `remote` over `transport`, if one is open.
     pub(crate) fn stream_to(&self, transport: Transport, remote: SocketAddr) -> Option<Flow> {
         self.conns().values().map(|(f, _)| *f).find(|f| f.transport == transport && f.remote == remote)

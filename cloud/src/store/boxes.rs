@@ -7,11 +7,15 @@ use sqlx::AnyConnection;
 use super::records::{insert_record, load_tariffs};
 use super::tenancy::site_in;
 use super::{check_name, col, Result, Store, StoreError};
-use crate::model::{BoxCallRecord, BoxInfo, BoxStatusReport, IssuedEnrollment, NewBox};
+use crate::model::{
+    BoxCallRecord, BoxInfo, BoxLinkReport, BoxStatusReport, IssuedEnrollment, NewBox, SiteConfig,
+    SiteConfigExtension, SiteConfigRingGroup,
+};
 use crate::secrets;
 
 const BOX_COLS: &str = "id, site_id, name, credential_hash, enrolled_at, enroll_token_hash, \
-    enroll_expires_at, online, last_seen_at, survival_secs, firmware_version, acked_seq, created_at";
+    enroll_expires_at, online, last_seen_at, survival_secs, firmware_version, acked_seq, mode, \
+    config_applied_version, config_rejection, created_at";
 
 fn box_from_row(row: &AnyRow) -> Result<BoxInfo> {
     let credential: Option<String> = col(row, "credential_hash")?;
@@ -29,6 +33,9 @@ fn box_from_row(row: &AnyRow) -> Result<BoxInfo> {
         survival_secs: col(row, "survival_secs")?,
         firmware_version: col(row, "firmware_version")?,
         acked_seq: col(row, "acked_seq")?,
+        mode: col(row, "mode")?,
+        config_applied_version: col(row, "config_applied_version")?,
+        config_rejection: col(row, "config_rejection")?,
         created_at: col(row, "created_at")?,
     })
 }
@@ -223,6 +230,127 @@ impl Store {
         let acked = advance_acked(&mut tx, box_id).await?;
         tx.commit().await?;
         Ok(acked)
+    }
+}
+
+// ---- the box link -------------------------------------------------------------------------
+
+impl Store {
+    /// Every site's configuration version, by site id (what the box link polls).
+    pub async fn site_config_versions(&self) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query("SELECT id, config_version FROM sites ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((col(r, "id")?, col(r, "config_version")?))).collect()
+    }
+
+    /// A site's configuration for its boxes. The version is read first: a change made while
+    /// the rest is read bumps it again, so the next push carries that change.
+    pub async fn site_config(&self, site_id: i64) -> Result<SiteConfig> {
+        let mut conn = self.pool.acquire().await?;
+        let site = sqlx::query("SELECT code, config_version FROM sites WHERE id = $1")
+            .bind(site_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(StoreError::NotFound("site"))?;
+        let extensions = sqlx::query(
+            "SELECT number, sip_username, display_name, ha1_md5, ha1_sha256 FROM extensions \
+             WHERE site_id = $1 ORDER BY number",
+        )
+        .bind(site_id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(SiteConfigExtension {
+                number: col(r, "number")?,
+                sip_username: col(r, "sip_username")?,
+                display_name: col(r, "display_name")?,
+                ha1_md5: col(r, "ha1_md5")?,
+                ha1_sha256: col(r, "ha1_sha256")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let groups = sqlx::query("SELECT id, number, timeout_secs FROM ring_groups WHERE site_id = $1 ORDER BY number")
+            .bind(site_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut ring_groups = Vec::with_capacity(groups.len());
+        for g in &groups {
+            let id: i64 = col(g, "id")?;
+            let members = sqlx::query(
+                "SELECT e.number AS number FROM ring_group_members m JOIN extensions e ON e.id = m.extension_id \
+                 WHERE m.ring_group_id = $1 ORDER BY m.position",
+            )
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| col(r, "number"))
+            .collect::<Result<Vec<String>>>()?;
+            ring_groups.push(SiteConfigRingGroup {
+                number: col(g, "number")?,
+                members,
+                timeout_secs: col(g, "timeout_secs")?,
+            });
+        }
+        Ok(SiteConfig {
+            version: col(&site, "config_version")?,
+            site_code: col(&site, "code")?,
+            extensions,
+            ring_groups,
+        })
+    }
+
+    /// Records a status report from a box's control link at `now`: online, last seen, mode,
+    /// firmware, and the survival time since the previous report. The box counts survival since
+    /// its boot; the store keeps the last counters it got, so a report repeated over a new
+    /// connection adds nothing, and a lower uptime (a reboot) starts counting afresh.
+    pub async fn record_box_report(&self, box_id: i64, report: &BoxLinkReport, now: i64) -> Result<BoxInfo> {
+        if report.uptime_secs < 0 || report.survival_secs < 0 {
+            return Err(StoreError::Invalid("counters must not be negative".into()));
+        }
+        check_name("firmware_version", &report.firmware_version)?;
+        check_name("mode", &report.mode)?;
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT boot_uptime_secs, boot_survival_secs FROM boxes WHERE id = $1")
+            .bind(box_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("box"))?;
+        let (up, surv): (i64, i64) = (col(&row, "boot_uptime_secs")?, col(&row, "boot_survival_secs")?);
+        let same_boot = report.uptime_secs >= up && report.survival_secs >= surv;
+        let add = if same_boot { report.survival_secs - surv } else { report.survival_secs };
+        sqlx::query(
+            "UPDATE boxes SET online = 1, last_seen_at = $1, survival_secs = survival_secs + $2, \
+                 firmware_version = $3, mode = $4, boot_uptime_secs = $5, boot_survival_secs = $6 \
+             WHERE id = $7",
+        )
+        .bind(now)
+        .bind(add)
+        .bind(report.firmware_version.clone())
+        .bind(report.mode.clone())
+        .bind(report.uptime_secs)
+        .bind(report.survival_secs)
+        .bind(box_id)
+        .execute(&mut *tx)
+        .await?;
+        let info = box_in(&mut tx, box_id).await?;
+        tx.commit().await?;
+        Ok(info)
+    }
+
+    /// Records what a box did with a configuration: `Ok(version)` applied (clears a previous
+    /// rejection), `Err(why)` not applied (the applied version stays).
+    pub async fn record_box_config(&self, box_id: i64, outcome: std::result::Result<i64, String>) -> Result<()> {
+        let q = match outcome {
+            Ok(v) => sqlx::query("UPDATE boxes SET config_applied_version = $1, config_rejection = NULL WHERE id = $2")
+                .bind(v)
+                .bind(box_id),
+            Err(why) => sqlx::query("UPDATE boxes SET config_rejection = $1 WHERE id = $2").bind(why).bind(box_id),
+        };
+        if q.execute(&self.pool).await?.rows_affected() == 0 {
+            return Err(StoreError::NotFound("box"));
+        }
+        Ok(())
     }
 }
 

@@ -180,6 +180,16 @@ async fn check_target(conn: &mut AnyConnection, site_id: i64, target: DidTarget)
     }
 }
 
+/// Marks a change of a site's directory: its boxes get the new configuration (the box link
+/// watches `sites.config_version`). Called in the transaction of every directory write.
+pub(crate) async fn bump_config_version(conn: &mut AnyConnection, site_id: i64) -> Result<()> {
+    sqlx::query("UPDATE sites SET config_version = config_version + 1 WHERE id = $1")
+        .bind(site_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 fn split_target(target: DidTarget) -> (Option<i64>, Option<i64>) {
     match target {
         DidTarget::Extension(e) => (Some(e), None),
@@ -220,6 +230,7 @@ impl Store {
         .await
         .map_err(|e| StoreError::from(e).conflict_as(format!("sip_username {username} is taken")))?;
         let extension = extension_from_row(&row)?;
+        bump_config_version(&mut tx, site_id).await?;
         tx.commit().await?;
         Ok(CreatedExtension { extension, sip_password: password })
     }
@@ -261,6 +272,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::from(e).conflict_as("number already used in this site"))?;
+        bump_config_version(&mut tx, ext.site_id).await?;
         tx.commit().await?;
         Ok(ext)
     }
@@ -277,20 +289,22 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        bump_config_version(&mut tx, extension.site_id).await?;
         tx.commit().await?;
         Ok(CreatedExtension { extension, sip_password: password })
     }
 
     /// Deletes an extension (it leaves its ring groups). Refused while a DID points at it.
     pub async fn delete_extension(&self, id: i64) -> Result<()> {
-        let done = sqlx::query("DELETE FROM extensions WHERE id = $1")
+        let mut tx = self.pool.begin().await?;
+        let extension = extension_in(&mut tx, id).await?;
+        sqlx::query("DELETE FROM extensions WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::from(e).conflict_as("a DID still points at this extension"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound("extension"));
-        }
+        bump_config_version(&mut tx, extension.site_id).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -334,6 +348,7 @@ impl Store {
         let id: i64 = col(&row, "id")?;
         set_members(&mut tx, id, site_id, &new.members).await?;
         let group = ring_group_in(&mut tx, id).await?;
+        bump_config_version(&mut tx, site_id).await?;
         tx.commit().await?;
         Ok(group)
     }
@@ -390,20 +405,22 @@ impl Store {
             set_members(&mut tx, id, group.site_id, members).await?;
         }
         let group = ring_group_in(&mut tx, id).await?;
+        bump_config_version(&mut tx, group.site_id).await?;
         tx.commit().await?;
         Ok(group)
     }
 
     /// Deletes a ring group. Refused while a DID points at it.
     pub async fn delete_ring_group(&self, id: i64) -> Result<()> {
-        let done = sqlx::query("DELETE FROM ring_groups WHERE id = $1")
+        let mut tx = self.pool.begin().await?;
+        let group = ring_group_in(&mut tx, id).await?;
+        sqlx::query("DELETE FROM ring_groups WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::from(e).conflict_as("a DID still points at this ring group"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound("ring group"));
-        }
+        bump_config_version(&mut tx, group.site_id).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -427,15 +444,21 @@ impl Store {
         .await
         .map_err(|e| StoreError::from(e).conflict_as(format!("DID {} exists", new.number)))?;
         let did = did_from_row(&row)?;
+        bump_config_version(&mut tx, did.site_id).await?;
         tx.commit().await?;
         Ok(did)
     }
 
     /// One DID.
     pub async fn get_did(&self, id: i64) -> Result<Did> {
+        let mut conn = self.pool.acquire().await?;
+        self.get_did_in(&mut conn, id).await
+    }
+
+    async fn get_did_in(&self, conn: &mut AnyConnection, id: i64) -> Result<Did> {
         let row = sqlx::query(&format!("SELECT {DID_COLS} FROM dids WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *conn)
             .await?
             .ok_or(StoreError::NotFound("DID"))?;
         did_from_row(&row)
@@ -483,6 +506,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        bump_config_version(&mut tx, did.site_id).await?;
         tx.commit().await?;
         did.target = target;
         Ok(did)
@@ -490,10 +514,11 @@ impl Store {
 
     /// Removes a DID.
     pub async fn delete_did(&self, id: i64) -> Result<()> {
-        let done = sqlx::query("DELETE FROM dids WHERE id = $1").bind(id).execute(&self.pool).await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound("DID"));
-        }
+        let mut tx = self.pool.begin().await?;
+        let did = self.get_did_in(&mut tx, id).await?;
+        sqlx::query("DELETE FROM dids WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        bump_config_version(&mut tx, did.site_id).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -242,6 +242,8 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::from(e).conflict_as(format!("site code {} is taken", site.code)))?;
+        // The site code is part of the boxes' configuration.
+        super::directory::bump_config_version(&mut tx, id).await?;
         tx.commit().await?;
         Ok(site)
     }

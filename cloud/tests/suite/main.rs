@@ -8,6 +8,7 @@
 
 mod api_resources;
 mod api_tenancy;
+mod boxlink;
 mod common;
 mod ingestion;
 mod rating;

@@ -103,3 +103,47 @@ async fn the_suite_runs_on_the_database_it_was_given() {
     let want = if on_pg { carillon_cloud::Backend::Postgres } else { carillon_cloud::Backend::Sqlite };
     assert_eq!(store().await.backend(), want);
 }
+
+#[tokio::test]
+async fn every_directory_write_bumps_its_sites_config_version_only() {
+    let s = store().await;
+    let a = site(&s, "1234").await;
+    let b = site(&s, "5678").await;
+    let version = |s: Store, site: i64| async move {
+        s.site_config_versions().await.unwrap().into_iter().find(|(id, _)| *id == site).unwrap().1
+    };
+    let b_before = version(s.clone(), b).await;
+    let mut last = version(s.clone(), a).await;
+    let mut bumped = |v: i64, what: &str| {
+        assert!(v > last, "{what}: {v} > {last}");
+        last = v;
+    };
+    let e1 = s.create_extension(a, &ext("201"), NOW).await.unwrap().extension.id;
+    bumped(version(s.clone(), a).await, "create extension");
+    let e2 = s.create_extension(a, &ext("202"), NOW).await.unwrap().extension.id;
+    s.update_extension(e2, &ExtensionPatch { number: None, display_name: Some("Desk".into()) }).await.unwrap();
+    bumped(version(s.clone(), a).await, "update extension");
+    s.reset_extension_password(e2).await.unwrap();
+    bumped(version(s.clone(), a).await, "reset password");
+    let g = s
+        .create_ring_group(a, &NewRingGroup { number: "300".into(), name: "G".into(), timeout_secs: 20, members: vec![e1, e2] }, NOW)
+        .await
+        .unwrap()
+        .id;
+    bumped(version(s.clone(), a).await, "create ring group");
+    let did = s.create_did(&NewDid { number: "+3221234567".into(), site_id: a, target: DidTarget::RingGroup(g) }, NOW).await.unwrap().id;
+    bumped(version(s.clone(), a).await, "create DID");
+    s.delete_did(did).await.unwrap();
+    bumped(version(s.clone(), a).await, "delete DID");
+    s.delete_ring_group(g).await.unwrap();
+    bumped(version(s.clone(), a).await, "delete ring group");
+    s.delete_extension(e2).await.unwrap();
+    bumped(version(s.clone(), a).await, "delete extension");
+    // A refused write changes nothing.
+    assert!(s.create_extension(a, &ext("201"), NOW).await.is_err());
+    assert_eq!(version(s.clone(), a).await, last);
+    assert_eq!(version(s.clone(), b).await, b_before, "the other site did not move");
+    // The configuration read back matches.
+    let cfg = s.site_config(a).await.unwrap();
+    assert_eq!((cfg.version, cfg.site_code.as_str(), cfg.extensions.len()), (last, "1234", 1));
+}
