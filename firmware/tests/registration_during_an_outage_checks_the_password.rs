@@ -1,4 +1,4 @@
-//! In survival the box is the registrar: a new phone is challenged (401, SHA-256 and MD5), a
+//! In survival the box is the registrar: a new phone is challenged (401, MD5 and SHA-256), a
 //! wrong password gets 403, the right one 200 and a binding; refreshes work the same way.
 #![allow(clippy::unwrap_used, missing_docs)]
 

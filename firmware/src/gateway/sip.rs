@@ -701,7 +701,11 @@ impl Sip {
         }
         let _ = self.nonces.push_back((nonce, now));
         let nonce_hex = hex16(nonce);
-        // RFC 8760 §2: one challenge per algorithm, the preferred first.
+        // RFC 8760 §2: one challenge per algorithm, the preferred first (RFC 7616 §3.7 leaves
+        // the preference to the server). MD5 comes first: it is what the cloud offers phones
+        // by default, and MD5-only phones (SIPp among them) answer the first challenge and
+        // give up on a SHA-256 one instead of reading on. Phones that support SHA-256 still
+        // find its challenge below.
         let mut sha = [0u8; 256];
         let mut md5 = [0u8; 256];
         let mut p = ChallengeParams::new(realm, nonce_hex.as_str());
@@ -711,7 +715,7 @@ impl Sip {
         p.algorithm = Algorithm::Md5;
         let n2 = p.write(&mut md5).unwrap_or(0);
         let extra: [(&str, &[u8]); 2] =
-            [("WWW-Authenticate", sha.get(..n1).unwrap_or(&[])), ("WWW-Authenticate", md5.get(..n2).unwrap_or(&[]))];
+            [("WWW-Authenticate", md5.get(..n2).unwrap_or(&[])), ("WWW-Authenticate", sha.get(..n1).unwrap_or(&[]))];
         self.finish_extra(ctx, now, slot, msg, 401, "Unauthorized", &extra);
     }
 

@@ -1,0 +1,344 @@
+//! Harness: the box binary as a child, a test cloud (the real SIP server of `carillon-cloud`
+//! with TLS), a TCP relay between them that the test can cut, and SIPp phones.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use carillon_cloud::model::{NewExtension, NewSite, SiteKind};
+use carillon_cloud::sip::{SipConfig, SipServer, SystemClock, TlsConfig};
+use carillon_cloud::{Store, StoreOptions};
+use carillon_firmware::gateway::{encode_image, SiteConfig, CONFIG_IMAGE_LEN};
+use carillon_protocol::control::{bounded, DialPlan, Extension, HexDigest};
+use carillon_protocol::digest::Algorithm;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+pub const BOX_HOST: &str = "box7.school.example";
+
+pub fn box_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_carillon-box")
+}
+
+pub fn tempdir(name: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("carillon-box-it-{}-{name}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A free port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn free_tcp() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// A box configuration; `pinned` is the cloud's certificate (plain TCP without it).
+pub fn box_toml(state: &Path, lan: SocketAddr, sip: SocketAddr, control: SocketAddr, pinned: Option<&Path>) -> String {
+    let tls = match pinned {
+        Some(p) => format!("pinned_cert = \"{}\"", p.display()),
+        None => "insecure_plain_tcp = true".to_owned(),
+    };
+    format!(
+        "state_dir = \"{}\"\nlog_level = \"info\"\n\n[identity]\nhost = \"{BOX_HOST}\"\nenrollment_token = \"tok-123\"\n\n\
+         [lan]\nlisten = \"{lan}\"\n\n[cloud]\nsip = \"{sip}\"\ncontrol = \"{control}\"\nserver_name = \"cloud.test\"\n\
+         detect_within_ms = 2000\n\n[tls]\n{tls}\n",
+        state.display()
+    )
+}
+
+/// The box binary, running; stderr goes to a log file the test reads.
+pub struct BoxProc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl BoxProc {
+    pub fn start(dir: &Path, toml: &str, run: u32) -> BoxProc {
+        let cfg = dir.join("box.toml");
+        std::fs::write(&cfg, toml).unwrap();
+        let log = dir.join(format!("box-{run}.log"));
+        let child = Command::new(box_bin())
+            .arg("--config")
+            .arg(&cfg)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        BoxProc { child, log }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (bounded) until the log contains `needle` `count` times.
+    pub async fn wait_log(&self, needle: &str, count: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let text = self.log_text();
+            if text.matches(needle).count() >= count {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("box log has no {count}× {needle:?} after {limit:?}:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL, by PID.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM by PID, then the exit status within `limit`.
+    pub async fn terminate(&mut self, limit: Duration) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                self.kill9();
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for BoxProc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill9();
+        }
+    }
+}
+
+/// One extension of the test school.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub number: String,
+    pub password: String,
+}
+
+/// The real cloud SIP server with TLS, and its store with school 1234 (extensions 201, 202,
+/// SIP usernames equal to the numbers).
+pub struct TestCloud {
+    pub store: Store,
+    pub sip: SipServer,
+    pub cert: PathBuf,
+    pub accounts: Vec<Account>,
+}
+
+impl TestCloud {
+    pub async fn start(dir: &Path) -> TestCloud {
+        let store = Store::connect("sqlite::memory:", StoreOptions::default()).await.unwrap();
+        let now = 1_741_608_000;
+        let body = store.create_body("Board", now).await.unwrap();
+        let site = store
+            .create_site(body.id, &NewSite { body_id: None, name: "School A".into(), code: "1234".into(), kind: SiteKind::School }, now)
+            .await
+            .unwrap();
+        let mut accounts = Vec::new();
+        for n in ["201", "202"] {
+            let c = store
+                .create_extension(site.id, &NewExtension { number: n.into(), sip_username: Some(n.into()), display_name: format!("Room {n}") }, now)
+                .await
+                .unwrap();
+            accounts.push(Account { number: n.into(), password: c.sip_password });
+        }
+        let key = rcgen::generate_simple_self_signed(vec!["cloud.test".to_owned()]).unwrap();
+        let cert = dir.join("cloud.pem");
+        let keyfile = dir.join("cloud.key");
+        std::fs::write(&cert, key.cert.pem()).unwrap();
+        std::fs::write(&keyfile, key.key_pair.serialize_pem()).unwrap();
+        let cfg = SipConfig {
+            udp: "127.0.0.1:0".parse().unwrap(),
+            tcp: Some("127.0.0.1:0".parse().unwrap()),
+            tls: Some(TlsConfig { listen: "127.0.0.1:0".parse().unwrap(), cert: cert.clone(), key: keyfile }),
+            host: Some("cloud.test".into()),
+            ..SipConfig::default()
+        };
+        let sip = SipServer::start(store.clone(), cfg, Arc::new(SystemClock)).await.unwrap();
+        TestCloud { store, sip, cert, accounts }
+    }
+
+    pub fn account(&self, number: &str) -> Account {
+        self.accounts.iter().find(|a| a.number == number).cloned().unwrap()
+    }
+
+    pub fn realm(&self) -> String {
+        self.store.options().realm.clone()
+    }
+
+    /// The school's configuration as the control link would sync it (HA1 of the cloud's
+    /// passwords), as the image the box stores in `<state_dir>/config.img`.
+    pub fn config_image(&self) -> Vec<u8> {
+        let realm = self.realm();
+        let mut site = SiteConfig {
+            version: 1,
+            site_code: bounded("1234").unwrap(),
+            dial_plan: DialPlan { extension_len: 3, on_net_prefix: bounded("8").unwrap(), outside_line_prefix: bounded("0").unwrap() },
+            emergency_numbers: heapless::Vec::new(),
+            fallback_trunk: None,
+            extensions: heapless::Vec::new(),
+            ring_groups: heapless::Vec::new(),
+        };
+        for a in &self.accounts {
+            let md5 = carillon_protocol::digest::ha1(Algorithm::Md5, a.number.as_bytes(), realm.as_bytes(), a.password.as_bytes());
+            let sha = carillon_protocol::digest::ha1(Algorithm::Sha256, a.number.as_bytes(), realm.as_bytes(), a.password.as_bytes());
+            let ext = Extension {
+                number: bounded(&a.number).unwrap(),
+                username: bounded(&a.number).unwrap(),
+                realm: bounded(&realm).unwrap(),
+                ha1_md5: HexDigest::from_hex(md5.as_str()).unwrap(),
+                ha1_sha256: HexDigest::from_hex(sha.as_str()).unwrap(),
+                display_name: bounded(&format!("Room {}", a.number)).unwrap(),
+            };
+            site.extensions.push(ext).unwrap();
+        }
+        let mut buf = vec![0u8; CONFIG_IMAGE_LEN];
+        let n = encode_image(&site, &mut buf).unwrap();
+        buf.truncate(n);
+        buf
+    }
+}
+
+/// A TCP relay from a local port to `target`; [`Relay::cut`] closes the port and every
+/// connection through it (the school's internet link fails).
+pub struct Relay {
+    pub addr: SocketAddr,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Relay {
+    pub async fn start(target: SocketAddr) -> Relay {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
+        let t2 = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = l.accept().await {
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut out) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                t2.lock().unwrap().push(conn);
+            }
+        });
+        tasks.lock().unwrap().push(accept);
+        Relay { addr, tasks }
+    }
+
+    pub fn cut(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+// --- SIPp ---------------------------------------------------------------------------------------
+
+pub fn sipp_available() -> bool {
+    let ok = Command::new("sipp").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    if !ok {
+        eprintln!("SKIPPED: sipp is not installed (apt-get install -y sip-tester)");
+    }
+    ok
+}
+
+pub fn scenario(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
+}
+
+/// One sipp process of this test.
+pub struct Sipp {
+    child: Child,
+    name: String,
+    dir: PathBuf,
+}
+
+impl Sipp {
+    /// `sipp [server] -sf scenario -i 127.0.0.1 -p port -m 1 ...extra`.
+    pub fn start(name: &str, file: &Path, server: Option<SocketAddr>, port: u16, extra: &[&str]) -> Sipp {
+        let dir = tempdir(&format!("sipp-{name}-{port}"));
+        let mut cmd = Command::new("sipp");
+        if let Some(s) = server {
+            cmd.arg(s.to_string());
+        }
+        cmd.arg("-sf")
+            .arg(file)
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"])
+            .args(["-mp", &free_port().to_string(), "-trace_err", "-error_file"])
+            .arg(dir.join("errors.log"))
+            .args(extra)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Sipp { child: cmd.spawn().expect("spawn sipp"), name: name.to_owned(), dir }
+    }
+
+    /// Waits (at most `limit`) for the exit; kills by PID on timeout. Returns the exit code.
+    pub async fn wait(mut self, limit: Duration) -> i32 {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                let code = st.code().unwrap_or(-1);
+                if code != 0 {
+                    let log = std::fs::read_to_string(self.dir.join("errors.log")).unwrap_or_default();
+                    eprintln!("sipp {} exited {code}:\n{log}", self.name);
+                }
+                return code;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                eprintln!("sipp {} killed after {limit:?}", self.name);
+                return -9;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `acc` registers at the box from `port` (digest with its password); the SIPp exit code.
+pub async fn register(lan: SocketAddr, acc: &Account, port: u16) -> i32 {
+    let args = ["-s", &acc.number, "-au", &acc.number, "-ap", &acc.password];
+    Sipp::start(&format!("register-{}", acc.number), &scenario("register.xml"), Some(lan), port, &args).wait(Duration::from_secs(25)).await
+}
+
+/// 201 calls `callee` (answering with SIPp on `callee_port`) through the box; both exit codes.
+pub async fn call(lan: SocketAddr, callee_port: u16, callee: &str) -> (i32, i32) {
+    let uas = Sipp::start(&format!("uas-{callee}"), &scenario("uas_answer.xml"), None, callee_port, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let uac = Sipp::start("uac-201", &scenario("uac_call.xml"), Some(lan), free_port(), &["-s", callee]);
+    let a = uac.wait(Duration::from_secs(25)).await;
+    let b = uas.wait(Duration::from_secs(10)).await;
+    (a, b)
+}
