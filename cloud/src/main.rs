@@ -85,6 +85,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(b) = box_link {
         b.shutdown().await;
     }
+    sip.leave().await;
     sip.shutdown();
     store.close().await;
     tracing::info!("stopped");

@@ -146,6 +146,11 @@ where
             if let Err(e) = shared.store.report_box_status(id, &report, shared.clock.unix_now()).await {
                 tracing::warn!(box_id = id, error = %e, "cannot mark box offline");
             }
+            if let Some(node) = shared.sip.as_ref().and_then(|s| s.node_id()) {
+                if let Err(e) = shared.store.box_detach(id, node).await {
+                    tracing::warn!(box_id = id, error = %e, "cannot clear the box's node");
+                }
+            }
             // A new session of the box attached meanwhile: its online mark may have landed
             // before our offline one; put it back.
             if shared.attached().contains_key(&id) {
@@ -273,8 +278,16 @@ impl Session {
     {
         let Some(b) = &self.authed else { return Ok(()) };
         let report = BoxStatusReport { online: true, firmware_version: Some(b.firmware.clone()), survival_secs_add: 0 };
-        let r = self.shared.store.report_box_status(b.id, &report, self.shared.clock.unix_now()).await;
-        self.store_or_close(c, r).await.map(|_| ())
+        let now = self.shared.clock.unix_now();
+        let r = self.shared.store.report_box_status(b.id, &report, now).await;
+        self.store_or_close(c, r).await?;
+        // Several nodes: the registry says which node holds this box's link.
+        if let Some(node) = self.shared.sip.as_ref().and_then(|s| s.node_id()) {
+            if let Err(e) = self.shared.store.box_attach(b.id, node, now).await {
+                tracing::warn!(box_id = b.id, error = %e, "cannot record the box's node");
+            }
+        }
+        Ok(())
     }
 
     async fn handle<S>(&mut self, c: &mut Conn<S>, msg: BoxMessage) -> Result<(), End>
@@ -498,7 +511,7 @@ impl Session {
                 expires_at: now.saturating_add(i64::from(secs)),
             });
         }
-        let stored = sip.import_bindings(flow, &handed);
+        let stored = sip.import_and_publish(flow, &handed).await;
         tracing::info!(box_id, batch = batch.batch_id, stored, refused, %flow, "bindings handed back");
         c.send(&CloudMessage::BindingsAck(BindingsAck { batch_id: batch.batch_id })).await
     }

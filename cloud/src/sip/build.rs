@@ -155,6 +155,8 @@ pub(crate) fn forward(msg: &Message<'_, '_>, f: &Fwd) -> Option<Vec<u8>> {
         match h.kind {
             HeaderKind::Via | HeaderKind::Route | HeaderKind::ContentLength => {}
             k if f.drop.contains(&k) => {}
+            // Inter-node marks are never passed on: a node adds its own (see `cluster`).
+            HeaderKind::Other if h.name.eq_ignore_ascii_case(super::cluster::NODE_HEADER.as_bytes()) => {}
             HeaderKind::MaxForwards => {
                 mf = true;
                 let n = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse::<u8>().ok())?;

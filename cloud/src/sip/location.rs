@@ -3,8 +3,8 @@
 //! In memory only, on purpose: bindings live minutes, every phone refreshes its own, and
 //! after an outage the boxes hand theirs back at once (see [`Location::import`]), so a
 //! restarted node is whole again within one refresh interval without a write per REGISTER.
-//! Several nodes would share them through the box link (which node holds a box's flow), not
-//! through the database.
+//! With several nodes each keeps its own (the flows are its sockets); the shared database only
+//! says which node holds an extension's bindings (the `presence` registry, see `cluster`).
 //!
 //! A binding keeps the `Path` of its REGISTER (RFC 3327): a phone registered through its
 //! school's box is reached through that box — the request gets the Path as its Route set and

@@ -20,6 +20,7 @@
 
 mod auth;
 mod build;
+mod cluster;
 pub mod location;
 mod proxy;
 mod server;
@@ -130,6 +131,18 @@ pub struct SipConfig {
     pub retry_after_secs: u32,
     /// The carrier trunk.
     pub trunk: Option<TrunkConfig>,
+    /// This node's id when several nodes share one PostgreSQL (letters, digits, `-`, `_`;
+    /// at most 64). `None` (the default): a single node, no registry is written.
+    pub node_id: Option<String>,
+    /// Where the other nodes reach this node's SIP server (TCP); default the TCP listen
+    /// address. Must be reachable by them (not `0.0.0.0`).
+    pub node_sip_addr: Option<SocketAddr>,
+    /// IP addresses of the peer nodes: a request marked as inter-node traffic is trusted only
+    /// when it comes from one of them, over TCP or TLS, with a valid mark (see `cluster`).
+    pub peer_nodes: Vec<std::net::IpAddr>,
+    /// Seconds a node's lease lasts without renewal; renewed every third of it. Another
+    /// node's registrations count only under its live lease.
+    pub node_lease_secs: u32,
 }
 
 impl Default for SipConfig {
@@ -154,6 +167,10 @@ impl Default for SipConfig {
             max_bindings_per_user: 10,
             retry_after_secs: 30,
             trunk: None,
+            node_id: None,
+            node_sip_addr: None,
+            peer_nodes: Vec::new(),
+            node_lease_secs: 30,
         }
     }
 }
@@ -199,6 +216,22 @@ impl SipHandle {
     /// See [`SipServer::import_bindings`].
     pub fn import_bindings(&self, flow: Flow, bindings: &[HandedBinding]) -> usize {
         self.core.import_bindings(flow, bindings)
+    }
+
+    /// Like [`SipHandle::import_bindings`], and returns once the registry says this node holds
+    /// them (multi-node mode), so that other nodes can route to them.
+    pub async fn import_and_publish(&self, flow: Flow, bindings: &[HandedBinding]) -> usize {
+        self.core.import_and_publish(flow, bindings).await
+    }
+
+    /// This node's id in a multi-node deployment (`None`: single node).
+    pub fn node_id(&self) -> Option<&str> {
+        self.core.cluster.as_ref().map(|c| c.node_id.as_str())
+    }
+
+    /// The store the server uses.
+    pub fn store(&self) -> &Store {
+        &self.core.store
     }
 
     /// The live TCP/TLS flows, oldest first: where a box's SIP connection is looked for.
@@ -266,7 +299,16 @@ impl SipServer {
         let ports = server::Ports { udp: udp_addr, tcp: tcp_addr, tls: tls_addr };
         let realm = store.options().realm.clone();
         let auth = Authenticator::new(&secret, &realm, config.nonce_lifetime_secs, algorithms);
-        let core = server::Core::new(store, config, clock, transports.clone(), auth, ports);
+        let cluster = cluster::Cluster::from_config(&config, tcp_addr)?;
+        let core = server::Core::new(store, config, clock, transports.clone(), auth, ports, cluster);
+        if let Some(c) = &core.cluster {
+            // A (re)started node holds no binding and no box yet.
+            if let Err(e) = core.store.node_forget(&c.node_id, false).await {
+                tracing::warn!(error = %e, node = %c.node_id, "cannot clear this node's old registry rows");
+            }
+            core.renew_lease().await;
+            tracing::info!(node = %c.node_id, sip = %c.sip_addr, "joined the node registry");
+        }
         let sink: transport::Sink = {
             let core = core.clone();
             Arc::new(move |inb| {
@@ -279,6 +321,7 @@ impl SipServer {
             tokio::spawn(transport::run_udp(transports.clone(), sink.clone())),
             tokio::spawn(transport::run_tcp(transports.clone(), tcp, sink.clone())),
             tokio::spawn(core.clone().sweeper()),
+            tokio::spawn(core.clone().heartbeat()),
         ];
         if let Some((l, acceptor, _)) = tls {
             tasks.push(tokio::spawn(transport::run_tls(transports.clone(), l, acceptor, sink)));
@@ -311,7 +354,8 @@ impl SipServer {
     }
 
     /// Puts the bindings a box hands back after an outage into the location service, reached
-    /// through the box's `flow`; returns how many were stored. (Called by the box link.)
+    /// through the box's `flow`; returns how many were stored. (Called by the box link.) In
+    /// multi-node mode the registry is written in the background.
     pub fn import_bindings(&self, flow: Flow, bindings: &[HandedBinding]) -> usize {
         self.core.import_bindings(flow, bindings)
     }
@@ -336,6 +380,27 @@ impl SipServer {
     /// Calls being set up or up.
     pub fn active_calls(&self) -> usize {
         self.core.active_calls()
+    }
+
+    /// This node's id in a multi-node deployment (`None`: single node).
+    pub fn node_id(&self) -> Option<&str> {
+        self.core.cluster.as_ref().map(|c| c.node_id.as_str())
+    }
+
+    /// The SIP address this node publishes to the others (multi-node mode).
+    pub fn node_sip_addr(&self) -> Option<SocketAddr> {
+        self.core.cluster.as_ref().map(|c| c.sip_addr)
+    }
+
+    /// Leaves the node registry before a graceful stop: this node's lease, presence rows and
+    /// box attachments are deleted, so the other nodes stop routing here at once (a node that
+    /// dies instead is skipped once its lease runs out).
+    pub async fn leave(&self) {
+        if let Some(c) = &self.core.cluster {
+            if let Err(e) = self.core.store.node_forget(&c.node_id, true).await {
+                tracing::warn!(error = %e, node = %c.node_id, "cannot leave the node registry");
+            }
+        }
     }
 
     /// Stops every task of the server (listeners, connections end with their tasks).

@@ -30,10 +30,16 @@ use crate::model::{CallEvent, Direction, Extension, Outcome};
 use crate::store::SiteNumber;
 use crate::store::StoreError;
 
+/// How long a call forwarded by another node may ring here: that node's own timer decides
+/// (it CANCELs); this only bounds a call whose first node went away.
+const PEER_RING_SECS: u64 = 180;
+
 /// Who places the call.
 enum Origin {
     Extension(Extension),
     Carrier,
+    /// Another node (trusted inter-node traffic, see `cluster`), by its id.
+    Peer(String),
 }
 
 /// One place to ring.
@@ -43,6 +49,8 @@ struct Target {
     routes: Vec<String>,
     flow: Flow,
     trunk: bool,
+    /// Another node, which delivers the call through its own bindings.
+    peer: bool,
 }
 
 /// A routed call.
@@ -54,6 +62,8 @@ struct Plan {
     targets: Vec<Target>,
     ring: Duration,
     caller_id: Option<String>,
+    /// Whether this node writes the call's record (not for calls another node forwarded).
+    record: bool,
 }
 
 /// A refusal with its record.
@@ -94,8 +104,13 @@ impl Core {
         }
         self.reply(ctx, msg, 100, "Trying", &[]).await;
         let now = self.clock.unix_now();
-        let origin = match &self.cfg.trunk {
-            Some(t) if t.is_carrier(&ctx.flow) => Origin::Carrier,
+        let peer = self.cluster.as_ref().and_then(|c| {
+            let mark = msg.header_named(super::cluster::NODE_HEADER.as_bytes())?;
+            c.verify(&ctx.flow, mark.value, msg.call_id().unwrap_or_default())
+        });
+        let origin = match (&self.cfg.trunk, peer) {
+            (_, Some(node)) => Origin::Peer(node),
+            (Some(t), None) if t.is_carrier(&ctx.flow) => Origin::Carrier,
             _ => {
                 let creds: Vec<Vec<u8>> = msg.headers_of(HeaderKind::ProxyAuthorization).map(|h| h.value.to_vec()).collect();
                 match self.auth.check(&self.store, &creds, "INVITE", now).await {
@@ -132,7 +147,7 @@ impl Core {
                 if let Some(site) = r.site_id {
                     let (caller, callee, direction) = match &origin {
                         Origin::Extension(e) => (e.number.clone(), dialled.clone(), Direction::Outbound),
-                        Origin::Carrier => (caller_user.clone(), dialled.clone(), Direction::Inbound),
+                        Origin::Carrier | Origin::Peer(_) => (caller_user.clone(), dialled.clone(), Direction::Inbound),
                     };
                     let call = CallEvent { caller, callee, direction, started_at: now, answered_at: None, ended_at: now, outcome: r.outcome };
                     self.record(site, sanitize(call)).await;
@@ -148,6 +163,26 @@ impl Core {
     async fn route(&self, origin: &Origin, dialled: &str, caller_user: &str) -> Result<Plan, Refuse> {
         let plan = &self.store.options().plan;
         match origin {
+            Origin::Peer(node) => {
+                // The Request-URI's user is the extension's SIP username; only this node's
+                // own bindings are rung (never forwarded again).
+                let now = self.clock.unix_now();
+                let targets: Vec<Target> = self.location.lookup(dialled, now).iter().map(|b| self.local_target(b)).collect();
+                tracing::debug!(from = %node, user = %Redacted(dialled), targets = targets.len(), "call from another node");
+                if targets.is_empty() {
+                    return Err(Refuse::new(480, "Temporarily Unavailable", None));
+                }
+                Ok(Plan {
+                    site_id: 0,
+                    caller: caller_user.to_owned(),
+                    callee: dialled.to_owned(),
+                    direction: Direction::Inbound,
+                    targets,
+                    ring: Duration::from_secs(PEER_RING_SECS),
+                    caller_id: None,
+                    record: false,
+                })
+            }
             Origin::Carrier => {
                 let did = normalize_did(dialled, &plan.country_code, &plan.national_prefix, &plan.international_prefix);
                 let did = match self.store.did_by_number(&did).await {
@@ -168,6 +203,7 @@ impl Core {
                     targets,
                     ring,
                     caller_id: None,
+                    record: true,
                 })
             }
             Origin::Extension(ext) => {
@@ -185,6 +221,7 @@ impl Core {
                     targets,
                     ring,
                     caller_id,
+                    record: true,
                 };
                 if public {
                     let Some(trunk) = &self.cfg.trunk else {
@@ -199,6 +236,7 @@ impl Core {
                         routes: vec![],
                         flow: trunk.flow(),
                         trunk: true,
+                        peer: false,
                     };
                     return Ok(base(vec![target], Duration::from_secs(self.cfg.ring_timeout_secs.max(60)), caller_id));
                 }
@@ -242,8 +280,9 @@ impl Core {
         let mut targets = Vec::new();
         for e in &exts {
             for b in self.location.lookup(&e.sip_username, now) {
-                targets.push(Target { uri: b.contact.clone(), routes: b.path.clone(), flow: self.binding_flow(&b), trunk: false });
+                targets.push(self.local_target(&b));
             }
+            targets.extend(self.remote_targets(&e.sip_username, now).await);
         }
         if targets.is_empty() {
             let mut r = Refuse::new(480, "Temporarily Unavailable", Some(bill_site));
@@ -251,6 +290,43 @@ impl Core {
             return Err(r);
         }
         Ok((targets, Duration::from_secs(secs.max(1))))
+    }
+
+    /// A binding of this node's location service as a place to ring.
+    fn local_target(&self, b: &super::location::Binding) -> Target {
+        Target { uri: b.contact.clone(), routes: b.path.clone(), flow: self.binding_flow(b), trunk: false, peer: false }
+    }
+
+    /// The other nodes that hold bindings of `username` (multi-node mode: the registry, under
+    /// live leases), each as one place to ring over TCP. A node that cannot be reached now is
+    /// left out (logged), as is every node when the registry cannot be read.
+    async fn remote_targets(&self, username: &str, now: i64) -> Vec<Target> {
+        let Some(c) = &self.cluster else { return Vec::new() };
+        let nodes = match self.store.presence_lookup(username, &c.node_id, now).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the node registry; ringing this node's bindings only");
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for n in nodes {
+            let Ok(addr) = n.sip_addr.parse::<std::net::SocketAddr>() else {
+                tracing::warn!(node = %n.node_id, addr = %n.sip_addr, "node registry holds a bad SIP address");
+                continue;
+            };
+            match self.transports.tcp_flow(addr).await {
+                Ok(flow) => out.push(Target {
+                    uri: format!("sip:{username}@{addr};transport=tcp"),
+                    routes: vec![],
+                    flow,
+                    trunk: false,
+                    peer: true,
+                }),
+                Err(e) => tracing::warn!(node = %n.node_id, %addr, error = %e, "node in the registry is unreachable"),
+            }
+        }
+        out
     }
 
     /// Where to send a request for a binding: through its box (the REGISTER's flow) when it
@@ -321,6 +397,7 @@ impl Core {
                                 direction: plan.direction,
                                 started_at,
                                 answered_at: now,
+                                record: plan.record,
                             });
                         }
                     }
@@ -370,6 +447,9 @@ impl Core {
             }
         };
         tracing::info!(code, callee = %Redacted(&plan.callee), "call not answered");
+        if !plan.record {
+            return;
+        }
         let now = self.clock.unix_now();
         let call = CallEvent {
             caller: plan.caller,
@@ -504,6 +584,11 @@ impl Core {
         }
         if let Some((n, v)) = auth {
             extra.push((n, v));
+        }
+        if t.peer {
+            if let Some(c) = &self.cluster {
+                extra.push((super::cluster::NODE_HEADER, c.mark(msg.call_id().unwrap_or_default())));
+            }
         }
         let fwd = Fwd {
             uri: Some(t.uri.clone()),

@@ -41,6 +41,9 @@ pub(crate) struct Dialog {
     pub direction: Direction,
     pub started_at: i64,
     pub answered_at: i64,
+    /// Whether this node writes the call's record (false on the callee's node of a call
+    /// forwarded by another node).
+    pub record: bool,
 }
 
 /// The server's shared state.
@@ -57,6 +60,8 @@ pub(crate) struct Core {
     pub dialogs: Mutex<HashMap<String, Dialog>>,
     pub calls: AtomicUsize,
     pub trunk_registered: AtomicBool,
+    /// Multi-node mode; `None` for a single node.
+    pub cluster: Option<super::cluster::Cluster>,
 }
 
 impl std::fmt::Debug for Core {
@@ -80,6 +85,7 @@ impl Core {
         transports: Arc<Transports>,
         auth: Authenticator,
         ports: Ports,
+        cluster: Option<super::cluster::Cluster>,
     ) -> Arc<Core> {
         let host = cfg.host.clone().unwrap_or_else(|| ports.udp.ip().to_string());
         Arc::new(Core {
@@ -94,6 +100,7 @@ impl Core {
             dialogs: Mutex::new(HashMap::new()),
             calls: AtomicUsize::new(0),
             trunk_registered: AtomicBool::new(false),
+            cluster,
             cfg,
         })
     }
@@ -102,8 +109,34 @@ impl Core {
         &self.location
     }
 
-    pub(crate) fn import_bindings(&self, flow: Flow, bindings: &[HandedBinding]) -> usize {
-        self.location.import(flow, bindings, self.clock.unix_now())
+    pub(crate) fn import_bindings(self: &Arc<Self>, flow: Flow, bindings: &[HandedBinding]) -> usize {
+        let n = self.location.import(flow, bindings, self.clock.unix_now());
+        if self.cluster.is_some() {
+            let (core, handed) = (self.clone(), bindings.to_vec());
+            tokio::spawn(async move { core.publish_users(&handed).await });
+        }
+        n
+    }
+
+    pub(crate) async fn import_and_publish(&self, flow: Flow, bindings: &[HandedBinding]) -> usize {
+        let n = self.location.import(flow, bindings, self.clock.unix_now());
+        self.publish_users(bindings).await;
+        n
+    }
+
+    /// Publishes the registry rows of the users of `handed` (multi-node mode).
+    async fn publish_users(&self, handed: &[HandedBinding]) {
+        if self.cluster.is_none() {
+            return;
+        }
+        let now = self.clock.unix_now();
+        let mut users: Vec<&str> = handed.iter().map(|h| h.username.as_str()).collect();
+        users.sort_unstable();
+        users.dedup();
+        for u in users {
+            let live = self.location.lookup(u, now);
+            self.publish(u, &live).await;
+        }
     }
 
     pub(crate) fn trunk_registered(&self) -> bool {
@@ -393,6 +426,7 @@ impl Core {
             }
         };
         tracing::debug!(user = %user, bindings = bindings.len(), flow = %ctx.flow, "registered");
+        self.publish(&user, &bindings).await;
         let contacts: Vec<Vec<u8>> =
             bindings.iter().map(|b| format!("<{}>;expires={}", b.contact, (b.expires_at - now).max(0)).into_bytes()).collect();
         let mut extra: Vec<(&str, &[u8])> = contacts.iter().map(|c| ("Contact", &c[..])).collect();
@@ -494,6 +528,9 @@ impl Core {
         let d = self.dialogs().remove(call_id);
         if let Some(d) = d {
             self.calls.fetch_sub(1, Ordering::Relaxed);
+            if !d.record {
+                return;
+            }
             let ended_at = self.clock.unix_now().max(d.answered_at);
             let call = CallEvent {
                 caller: d.caller,
@@ -533,6 +570,11 @@ impl Core {
             let now = self.clock.unix_now();
             self.location.sweep(now);
             self.txns.sweep();
+            if self.cluster.is_some() {
+                if let Err(e) = self.store.presence_sweep(now).await {
+                    tracing::debug!(error = %e, "cannot sweep presence");
+                }
+            }
             let stale: Vec<String> =
                 self.dialogs().iter().filter(|(_, d)| now - d.answered_at > MAX_CALL_SECS).map(|(k, _)| k.clone()).collect();
             for k in stale {

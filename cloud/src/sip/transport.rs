@@ -252,7 +252,21 @@ impl Transports {
         }
     }
 
+    /// An open TCP flow to `remote`: the live one, else a new connection (bounded by 5 s).
+    /// Its connection id is known before anything is sent (for Record-Route flow tokens).
+    pub(crate) async fn tcp_flow(self: &Arc<Self>, remote: SocketAddr) -> Result<Flow, SendError> {
+        if let Some(f) = self.stream_to(Transport::Tcp, remote) {
+            return Ok(f);
+        }
+        let (flow, _) = self.open_tcp(remote).await?;
+        Ok(flow)
+    }
+
     async fn connect_tcp(self: &Arc<Self>, remote: SocketAddr) -> Result<mpsc::Sender<Vec<u8>>, SendError> {
+        Ok(self.open_tcp(remote).await?.1)
+    }
+
+    async fn open_tcp(self: &Arc<Self>, remote: SocketAddr) -> Result<(Flow, mpsc::Sender<Vec<u8>>), SendError> {
         if self.open.load(Ordering::Relaxed) >= self.limits.max_connections {
             return Err(SendError::Io(std::io::Error::other("connection table full")));
         }
@@ -260,8 +274,7 @@ impl Transports {
             .await
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
         let sink = self.sink.get().cloned();
-        let (_, tx) = self.clone().adopt(stream, Transport::Tcp, remote, sink, false);
-        Ok(tx)
+        Ok(self.clone().adopt(stream, Transport::Tcp, remote, sink, false))
     }
 
     /// Registers a connection and spawns its reader and writer; returns its flow and sender.

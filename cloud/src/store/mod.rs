@@ -17,6 +17,7 @@
 
 mod boxes;
 mod directory;
+mod nodes;
 mod records;
 mod tenancy;
 
@@ -31,6 +32,7 @@ use sqlx::{AnyPool, Row};
 use crate::rating::NumberingPlan;
 
 pub use directory::SiteNumber;
+pub use nodes::NodePresence;
 pub use records::Month;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");

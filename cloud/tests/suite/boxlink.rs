@@ -27,10 +27,10 @@ use tower::ServiceExt;
 use super::common::{NOW, OPERATOR};
 use super::sip_util::{answer, header, request, Phone, Rig};
 
-const FW: FirmwareVersion = FirmwareVersion { major: 1, minor: 2, patch: 3 };
-const WAIT: Duration = Duration::from_secs(5);
+pub(super) const FW: FirmwareVersion = FirmwareVersion { major: 1, minor: 2, patch: 3 };
+pub(super) const WAIT: Duration = Duration::from_secs(5);
 
-fn link_config() -> BoxLinkConfig {
+pub(super) fn link_config() -> BoxLinkConfig {
     BoxLinkConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         plain_tcp: true,
@@ -47,14 +47,14 @@ async fn start(rig: &Rig, tune: impl FnOnce(&mut BoxLinkConfig)) -> BoxLink {
 }
 
 /// A box's end of the control link.
-struct Client<S> {
+pub(super) struct Client<S> {
     stream: S,
     decoder: Box<FrameDecoder>,
     pending: VecDeque<CloudMessage>,
 }
 
 impl Client<TcpStream> {
-    async fn connect(addr: SocketAddr) -> Client<TcpStream> {
+    pub(super) async fn connect(addr: SocketAddr) -> Client<TcpStream> {
         Client::over(TcpStream::connect(addr).await.unwrap())
     }
 }
@@ -64,7 +64,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         Client { stream, decoder: Box::default(), pending: VecDeque::new() }
     }
 
-    async fn send(&mut self, msg: BoxMessage) {
+    pub(super) async fn send(&mut self, msg: BoxMessage) {
         let mut buf = [0u8; MAX_FRAME_LEN];
         let n = encode_frame(&msg, &mut buf).unwrap();
         self.stream.write_all(&buf[..n]).await.unwrap();
@@ -95,7 +95,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     }
 
     /// The next message, which must come within 5 s.
-    async fn recv(&mut self) -> CloudMessage {
+    pub(super) async fn recv(&mut self) -> CloudMessage {
         self.try_recv(WAIT).await.expect("a message within 5 s").expect("connection open")
     }
 
@@ -110,13 +110,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
-    async fn hello(&mut self) {
+    pub(super) async fn hello(&mut self) {
         self.send(BoxMessage::Hello(Hello::current())).await;
         assert_eq!(self.recv().await, CloudMessage::Hello(Hello::current()));
     }
 
     /// Hello + Authenticate; returns the answer.
-    async fn authenticate(&mut self, id: BoxId, credential: &BoxCredential, config_version: Option<u32>) -> CloudMessage {
+    pub(super) async fn authenticate(&mut self, id: BoxId, credential: &BoxCredential, config_version: Option<u32>) -> CloudMessage {
         self.hello().await;
         self.send(BoxMessage::Authenticate(Authenticate { box_id: id, credential: credential.clone(), firmware: FW, config_version }))
             .await;
@@ -124,7 +124,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     }
 
     /// Receives one whole configuration, checked by the box's own transfer checker.
-    async fn config(&mut self) -> (ConfigBegin, Vec<Extension>, Vec<RingGroup>) {
+    pub(super) async fn config(&mut self) -> (ConfigBegin, Vec<Extension>, Vec<RingGroup>) {
         let mut t = ConfigTransfer::new();
         let CloudMessage::ConfigBegin(begin) = self.recv().await else { panic!("ConfigBegin expected") };
         t.begin(&begin, None).unwrap();
@@ -357,7 +357,7 @@ async fn configuration_is_pushed_after_authentication_and_on_every_change() {
     rig.sip.shutdown();
 }
 
-fn binding(aor_user: &str, contact: &str) -> Binding {
+pub(super) fn binding(aor_user: &str, contact: &str) -> Binding {
     Binding {
         aor: bounded(&format!("sip:{aor_user}@carillon")).unwrap(),
         contact: bounded(contact).unwrap(),
@@ -415,7 +415,7 @@ async fn handed_back_bindings_route_a_call_over_the_boxs_sip_connection() {
     rig.sip.shutdown();
 }
 
-fn heapless_bindings() -> heapless::Vec<Binding, 4> {
+pub(super) fn heapless_bindings() -> heapless::Vec<Binding, 4> {
     heapless::Vec::new()
 }
 

@@ -16,3 +16,4 @@ mod sip;
 mod sip_util;
 mod sipp;
 mod store_misc;
+mod twonode;

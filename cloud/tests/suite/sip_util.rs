@@ -46,7 +46,11 @@ pub struct Rig {
 
 impl Rig {
     pub async fn new(tune: impl FnOnce(&mut SipConfig)) -> Rig {
-        let store = common::store().await;
+        Rig::with_store(common::store().await, tune).await
+    }
+
+    /// The same on a given store (several nodes share one database).
+    pub async fn with_store(store: Store, tune: impl FnOnce(&mut SipConfig)) -> Rig {
         let body = store.create_body("Board", NOW).await.unwrap();
         let site = store
             .create_site(body.id, &NewSite { body_id: None, name: "School A".into(), code: "1234".into(), kind: carillon_cloud::model::SiteKind::School }, NOW)
