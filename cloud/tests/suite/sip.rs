@@ -157,10 +157,19 @@ async fn unknown_and_unregistered_numbers_are_refused_and_recorded() {
     // On-net to an unknown site code.
     call_from_101(&rig, &caller, "89999101", "cnet").await;
     assert!(caller.expect("SIP/2.0 4").await.starts_with("SIP/2.0 404"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let page = rig.store.list_records(&RecordFilter { site_id: Some(rig.site), ..Default::default() }, None, 100).await.unwrap();
-    let callees: Vec<_> = page.records.iter().map(|r| (r.callee.as_str(), r.outcome)).collect();
-    assert_eq!(callees, vec![("999", Outcome::Failed), ("203", Outcome::Failed), ("89999101", Outcome::Failed)]);
+    // Records are written by the call's task after the answer goes out: wait (bounded) for all
+    // three, and compare without depending on the order of writes that share one timestamp.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let page = loop {
+        let page = rig.store.list_records(&RecordFilter { site_id: Some(rig.site), ..Default::default() }, None, 100).await.unwrap();
+        if page.records.len() >= 3 || tokio::time::Instant::now() >= deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut callees: Vec<_> = page.records.iter().map(|r| (r.callee.as_str(), r.outcome)).collect();
+    callees.sort_by(|a, b| a.0.cmp(b.0));
+    assert_eq!(callees, vec![("203", Outcome::Failed), ("89999101", Outcome::Failed), ("999", Outcome::Failed)]);
     assert!(page.records.iter().all(|r| r.caller == "201" && r.started_at == NOW));
     rig.sip.shutdown();
 }
