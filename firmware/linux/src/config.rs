@@ -190,6 +190,9 @@ impl Config {
     }
 
     /// Parses and checks TOML text.
+    ///
+    /// The enrollment token may be pasted as the admin API shows it (`ce_` + 64 hex digits);
+    /// the control link carries the 64 digits and the cloud puts the prefix back.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let c: Config = toml::from_str(text)?;
         c.validate()?;
@@ -212,8 +215,9 @@ impl Config {
             _ => {}
         }
         if let Some(t) = &self.identity.enrollment_token {
+            let t = wire_token(t);
             if t.is_empty() || t.len() > carillon_protocol::control::MAX_TOKEN_LEN {
-                return bad("identity.enrollment_token must be 1 to 64 characters");
+                return bad("identity.enrollment_token must be the token the cloud showed (ce_ and 64 hex digits)");
             }
         }
         if !(500..=600_000).contains(&self.cloud.detect_within_ms) {
@@ -228,7 +232,7 @@ impl Config {
     pub fn identity(&self) -> Option<Identity> {
         match (&self.identity.box_id, &self.identity.credential, &self.identity.enrollment_token) {
             (Some(id), Some(c), _) => parse_credential(c).map(|credential| Identity::Enrolled { box_id: *id, credential }),
-            (_, _, Some(t)) => Some(Identity::Token(t.clone())),
+            (_, _, Some(t)) => Some(Identity::Token(wire_token(t).to_owned())),
             _ => None,
         }
     }
@@ -327,5 +331,24 @@ insecure_plain_tcp = true
         let c = [0xabu8; 32];
         assert_eq!(parse_credential(&credential_hex(&c)), Some(c));
         assert_eq!(parse_credential("ab"), None);
+    }
+}
+
+/// The enrollment token as the control link carries it: without the `ce_` prefix that the
+/// cloud's admin API shows (the cloud restores it on receipt).
+fn wire_token(t: &str) -> &str {
+    t.trim().strip_prefix("ce_").unwrap_or(t.trim())
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::wire_token;
+
+    #[test]
+    fn the_token_is_accepted_as_the_admin_api_shows_it() {
+        let digits = "0123456789abcdef".repeat(4);
+        assert_eq!(wire_token(&format!("ce_{digits}")), digits);
+        assert_eq!(wire_token(&format!(" ce_{digits}\n")), digits);
+        assert_eq!(wire_token(&digits), digits);
     }
 }
