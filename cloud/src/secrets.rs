@@ -5,7 +5,7 @@
 //! key). SIP passwords are kept only as the digest HA1 values a registrar needs (RFC 2617 §3.2.2.2
 //! with MD5, RFC 7616 §3.4.2 with SHA-256), never in clear.
 
-use md5::Md5;
+use carillon_protocol::digest::{self, Algorithm};
 use rand::distr::Alphanumeric;
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -43,14 +43,19 @@ pub fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
-/// Digest HA1 = MD5(username:realm:password), hex (RFC 2617 §3.2.2.2).
+/// Digest HA1 = MD5(username:realm:password), hex (RFC 2617 §3.2.2.2) — computed by the wire
+/// crate, so registrar (cloud), box and stored values cannot drift apart.
 pub fn ha1_md5(username: &str, realm: &str, password: &str) -> String {
-    hex(&Md5::digest(format!("{username}:{realm}:{password}").as_bytes()))
+    ha1(Algorithm::Md5, username, realm, password)
 }
 
 /// Digest HA1 = SHA-256(username:realm:password), hex (RFC 7616 §3.4.2).
 pub fn ha1_sha256(username: &str, realm: &str, password: &str) -> String {
-    hex(&Sha256::digest(format!("{username}:{realm}:{password}").as_bytes()))
+    ha1(Algorithm::Sha256, username, realm, password)
+}
+
+fn ha1(alg: Algorithm, username: &str, realm: &str, password: &str) -> String {
+    digest::ha1(alg, username.as_bytes(), realm.as_bytes(), password.as_bytes()).as_str().to_owned()
 }
 
 /// Compares two strings in time that depends only on their lengths.
