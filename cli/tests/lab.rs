@@ -279,3 +279,37 @@ fn the_lab_runs_a_box_a_phone_registers_through_it_and_a_restart_keeps_the_state
     assert_eq!(lab.terminate(), Some(0), "clean exit on SIGTERM; stderr:\n{}", lab.stderr_text());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_taken_lan_port_is_a_clear_error_and_a_non_zero_exit() {
+    let dir = tempdir("taken");
+    let holder = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carillon"))
+        .args(["lab", "--free-ports", "--lan-port", &port.to_string(), "--dir"])
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn carillon lab");
+    let deadline = Instant::now() + EXIT_WITHIN;
+    let status = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("carillon lab did not stop within {EXIT_WITHIN:?} with its LAN port taken");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("--lan-port"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ready"));
+    drop(holder);
+    let _ = std::fs::remove_dir_all(&dir);
+}
