@@ -3,6 +3,9 @@
 //! `carillon sip-check FILE...` checks SIP messages the way the box checks one that arrives from
 //! a phone: framed as one UDP datagram, validated as a proxy validates it. One line per file:
 //! `<file>\tvalid\t<what it is>` or `<file>\tinvalid\t<reason and the status to answer>`.
+//!
+//! `carillon lab [--dir DIR] [--lan-port PORT]` runs the cloud and one box on this machine with a
+//! demo school, and prints how to point a softphone at the box (see [`lab`]).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod lab;
 mod sipcheck;
 
 #[derive(Parser)]
@@ -27,22 +31,26 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Run the cloud and one box on this machine, ready for a softphone (not built yet).
-    Lab,
+    /// Run the cloud and one box on this machine with a demo school, ready for a softphone.
+    Lab {
+        /// Lab directory: certificate, configurations, database, credentials, logs. Reused
+        /// when it exists, so the state survives restarts.
+        #[arg(long, default_value = "carillon-lab")]
+        dir: PathBuf,
+        /// UDP port of the box's LAN listener on 127.0.0.1 (the phones' SIP server).
+        #[arg(long, default_value_t = 5060)]
+        lan_port: u16,
+        /// Let the OS pick the cloud's ports instead of trying 5061 (SIP over TLS), 5070 (box
+        /// control link) and 8080 (admin API) first.
+        #[arg(long)]
+        free_ports: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Lab => {
-            // Said plainly instead of pretending: the lab needs the box's gateway core and the
-            // cloud's SIP server, which are still being built (issues 3-5).
-            eprintln!(
-                "carillon lab is not available yet: it needs the box's gateway core and the cloud's SIP \
-                 server (issues 3 to 5).\nToday you can run the cloud's admin API: cargo run -p carillon-cloud -- --help"
-            );
-            ExitCode::from(2)
-        }
+        Command::Lab { dir, lan_port, free_ports } => lab::main(lab::LabArgs { dir, lan_port, free_ports }),
         Command::SipCheck { files } => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
