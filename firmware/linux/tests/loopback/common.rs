@@ -327,6 +327,30 @@ impl Drop for Sipp {
     }
 }
 
+/// Whether something has bound UDP `port` on 127.0.0.1, read from `/proc/net/udp` (looking,
+/// not binding: a probe bind could take the port from under a SIPp just starting).
+fn udp_port_bound(port: u16) -> bool {
+    let local = format!("0100007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/udp")
+        .map(|t| t.lines().skip(1).any(|l| l.split_whitespace().nth(1) == Some(local.as_str())))
+        .unwrap_or(false)
+}
+
+/// Waits (at most `limit`) until the SIPp `name` started on `port` listens there, so that the
+/// first request to it is not lost to an unbound port; panics if it does not.
+pub async fn udp_listening(name: &str, port: u16, limit: Duration) {
+    if !Path::new("/proc/net/udp").exists() {
+        // Without /proc there is nothing to look at: give it a fixed moment, as before.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        return;
+    }
+    let deadline = Instant::now() + limit;
+    while !udp_port_bound(port) {
+        assert!(Instant::now() < deadline, "sipp {name} not listening on 127.0.0.1:{port} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// `acc` registers at the box from `port` (digest with its password); the SIPp exit code.
 pub async fn register(lan: SocketAddr, acc: &Account, port: u16) -> i32 {
     let args = ["-s", &acc.number, "-au", &acc.number, "-ap", &acc.password];
@@ -336,7 +360,7 @@ pub async fn register(lan: SocketAddr, acc: &Account, port: u16) -> i32 {
 /// 201 calls `callee` (answering with SIPp on `callee_port`) through the box; both exit codes.
 pub async fn call(lan: SocketAddr, callee_port: u16, callee: &str) -> (i32, i32) {
     let uas = Sipp::start(&format!("uas-{callee}"), &scenario("uas_answer.xml"), None, callee_port, &[]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    udp_listening(&format!("uas-{callee}"), callee_port, Duration::from_secs(5)).await;
     let uac = Sipp::start("uac-201", &scenario("uac_call.xml"), Some(lan), free_port(), &["-s", callee]);
     let a = uac.wait(Duration::from_secs(25)).await;
     let b = uas.wait(Duration::from_secs(10)).await;
