@@ -32,6 +32,26 @@ fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A media base port for one SIPp. SIPp binds its RTP sockets there and just above (audio at
+/// the port, video two above, and their RTCP neighbours), so all four must be free; a port from
+/// `free_port` only vouches for the first, and a neighbour taken meanwhile made SIPp exit with
+/// "Unable to bind video RTP socket ... errno = 98". These come from below the kernel's
+/// ephemeral range (32768 and up), so no socket bound to port 0 elsewhere can land on them, from
+/// a per-process counter, so two SIPps of this process never share them.
+fn media_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const SLOTS: u32 = 3_000; // 20000..32000, four ports each
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    for _ in 0..SLOTS {
+        let slot = (std::process::id() + NEXT.fetch_add(1, Ordering::Relaxed)) % SLOTS;
+        let base = u16::try_from(20_000 + slot * 4).unwrap();
+        if (base..base + 4).all(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no four free UDP ports for SIPp's media in 20000..32000");
+}
+
 /// One sipp process of this test.
 struct Sipp {
     child: Child,
@@ -51,7 +71,7 @@ impl Sipp {
         cmd.arg("-sf")
             .arg(scenario_file)
             .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-timeout", "30s", "-timeout_error", "-nostdin"])
-            .args(["-mp", &free_port().to_string(), "-trace_err", "-error_file"])
+            .args(["-mp", &media_port().to_string(), "-trace_err", "-error_file"])
             .arg(dir.join("errors.log"))
             .args(extra)
             .current_dir(&dir)
