@@ -165,6 +165,8 @@ struct Shared {
     shutdown: watch::Receiver<bool>,
     attached: Mutex<HashMap<i64, Attached>>,
     next_conn: AtomicU64,
+    /// One permit per connection within `max_connections`.
+    permits: Arc<Semaphore>,
 }
 
 impl Shared {
@@ -215,6 +217,7 @@ impl BoxLink {
         let initial = store.site_config_versions().await.unwrap_or_default();
         let (versions_tx, versions) = watch::channel(Arc::new(initial.into_iter().collect::<HashMap<_, _>>()));
         let (stop, shutdown) = watch::channel(false);
+        let permits = Arc::new(Semaphore::new(cfg.max_connections));
         let shared = Arc::new(Shared {
             store,
             sip,
@@ -224,6 +227,7 @@ impl BoxLink {
             shutdown,
             attached: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
+            permits,
         });
         let tasks = vec![
             tokio::spawn(poll_versions(shared.clone(), versions_tx)),
@@ -243,6 +247,12 @@ impl BoxLink {
         let mut ids: Vec<i64> = self.shared.attached().keys().copied().collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// Connections holding a place within `max_connections` now (authenticated or not yet;
+    /// connections refused over the limit are not counted).
+    pub fn open_connections(&self) -> usize {
+        self.shared.cfg.max_connections.saturating_sub(self.shared.permits.available_permits())
     }
 
     /// The SIP flow found for a connected box's phones, if one was.
@@ -289,7 +299,7 @@ async fn poll_versions(shared: Arc<Shared>, tx: watch::Sender<Arc<HashMap<i64, i
 
 /// Accepts box connections for ever, within the connection limit.
 async fn accept(shared: Arc<Shared>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
-    let permits = Arc::new(Semaphore::new(shared.cfg.max_connections));
+    let permits = shared.permits.clone();
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
-use super::common::{NOW, OPERATOR};
+use super::common::{wait_until, NOW, OPERATOR};
 use super::sip_util::{answer, header, request, Phone, Rig};
 
 pub(super) const FW: FirmwareVersion = FirmwareVersion { major: 1, minor: 2, patch: 3 };
@@ -172,17 +172,13 @@ async fn online(rig: &Rig, link: &BoxLink) -> (BoxId, BoxCredential, Client<TcpS
     (id, cred, c)
 }
 
-/// Polls `check` every 50 ms for up to 5 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+/// Polls `check` until it holds, for up to 5 s.
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "not within 5 s: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(what, WAIT, check).await;
 }
 
 async fn api_get(rig: &Rig, path: &str) -> (StatusCode, Value) {
@@ -227,14 +223,11 @@ async fn enrollment_works_once_and_bad_sessions_are_refused_and_closed() {
     // The right credential still works, and the box is online.
     let mut c = Client::connect(link.local_addr()).await;
     assert!(matches!(c.authenticate(id, &cred, None).await, CloudMessage::Authenticated(_)));
+    // Attaching the session and the status write follow the Authenticated answer; on a loaded
+    // machine give them a bounded moment instead of racing them.
+    eventually("box attached", || async { link.connected_boxes() == vec![id.0 as i64] }).await;
     assert_eq!(link.connected_boxes(), vec![id.0 as i64]);
-    // The status write follows the Authenticated answer; on a loaded machine give it a bounded
-    // moment instead of racing it.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !rig.store.get_box(id.0 as i64).await.unwrap().online {
-        assert!(tokio::time::Instant::now() < deadline, "box never shown online");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("box shown online", || async { rig.store.get_box(id.0 as i64).await.unwrap().online }).await;
     link.shutdown().await;
     rig.sip.shutdown();
 }
@@ -346,6 +339,7 @@ async fn configuration_is_pushed_after_authentication_and_on_every_change() {
         .create_extension(rig.other_site, &NewExtension { number: "209".into(), sip_username: None, display_name: "B".into() }, NOW)
         .await
         .unwrap();
+    // Negative check: nothing may arrive within 600 ms (the versions are polled every 100 ms).
     assert!(c.try_recv(Duration::from_millis(600)).await.is_err(), "nothing for another site's change");
     // A rejection is recorded and shown by the admin API beside the applied version.
     c.send(BoxMessage::ConfigRejected(ConfigRejected { version: b3.version, reason: ConfigRejectReason::StorageFailed })).await;
@@ -358,6 +352,7 @@ async fn configuration_is_pushed_after_authentication_and_on_every_change() {
     drop(c);
     let mut c = Client::connect(link.local_addr()).await;
     assert!(matches!(c.authenticate(id, &cred, Some(b3.version)).await, CloudMessage::Authenticated(_)));
+    // Negative check: no configuration may arrive within 600 ms.
     assert!(c.try_recv(Duration::from_millis(600)).await.is_err(), "no configuration for a box up to date");
     link.shutdown().await;
     rig.sip.shutdown();
@@ -434,11 +429,20 @@ async fn without_the_boxs_sip_connection_bindings_are_not_acknowledged() {
     let mut bindings = heapless_bindings();
     bindings.push(binding(&acc.username, "sip:203@10.1.1.3")).unwrap();
     c.send(BoxMessage::Bindings(BindingBatch { batch_id: 1, bindings: bindings.clone() })).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The session handles frames in order: the Pong comes once batch 1's wait for a SIP
+    // connection has run out, and comes first (batch 1 was not acknowledged).
+    c.send(BoxMessage::Ping(Ping { nonce: 4 })).await;
+    assert_eq!(c.recv().await, CloudMessage::Pong(Pong { nonce: 4 }));
     // Two SIP connections from the box's address: ambiguous, also not acknowledged.
-    let _s1 = TcpStream::connect(rig.sip.tcp_addr()).await.unwrap();
-    let _s2 = TcpStream::connect(rig.sip.tcp_addr()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let s1 = TcpStream::connect(rig.sip.tcp_addr()).await.unwrap();
+    let s2 = TcpStream::connect(rig.sip.tcp_addr()).await.unwrap();
+    let (a1, a2) = (s1.local_addr().unwrap(), s2.local_addr().unwrap());
+    let sip = rig.sip.handle();
+    eventually("both SIP connections in the server's table", || async {
+        let flows = sip.stream_flows();
+        flows.iter().any(|f| f.remote == a1) && flows.iter().any(|f| f.remote == a2)
+    })
+    .await;
     c.send(BoxMessage::Bindings(BindingBatch { batch_id: 2, bindings })).await;
     c.send(BoxMessage::Ping(Ping { nonce: 5 })).await;
     // The next answer is the Pong: neither batch was acknowledged, nothing was imported.
@@ -622,9 +626,11 @@ async fn limits_connection_cap_handshake_and_idle_timeouts_ping_and_replacement(
     let (id, cred, mut a) = online(&rig, &link).await;
     let box_id = id.0 as i64;
     // A second connection that never says Hello holds the last slot until its handshake times out.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The enrollment's connection (closed by `online`) gives its slot back once the link has
+    // seen it close: wait (bounded) for that, and for the silent one to take the slot.
+    eventually("only the box's own connection open", || async { link.open_connections() == 1 }).await;
     let mut silent = Client::connect(link.local_addr()).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually("the silent connection holds the last slot", || async { link.open_connections() == 2 }).await;
     let mut over = Client::connect(link.local_addr()).await;
     assert_eq!(over.until_closed().await, vec![goodbye(GoodbyeReason::Shutdown)], "over the limit");
     let t0 = tokio::time::Instant::now();

@@ -2,12 +2,13 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use carillon_cloud::api::{app, AppState};
-use carillon_cloud::model::{BoxCallRecord, CallEvent, Direction, Outcome};
+use carillon_cloud::model::{BoxCallRecord, CallEvent, Direction, Outcome, RecordFilter, RecordPage};
 use carillon_cloud::{Store, StoreOptions};
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -167,4 +168,43 @@ pub fn error_message(v: &Value) -> String {
     let obj = v.as_object().unwrap_or_else(|| panic!("error body is not an object: {v}"));
     assert_eq!(obj.len(), 1, "error body has only `error`: {v}");
     obj["error"].as_str().unwrap_or_else(|| panic!("no error string: {v}")).to_owned()
+}
+
+/// How long a test waits for state the server writes asynchronously (call records, box status,
+/// registry rows) before it fails.
+pub const SETTLE: Duration = Duration::from_secs(5);
+
+/// Polls `cond` every 20 ms until it holds; panics naming `what` if it does not within `timeout`.
+/// For state written by the server's own tasks after the answer a test waits for, where a fixed
+/// sleep would race a loaded machine.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !cond().await {
+        assert!(tokio::time::Instant::now() < deadline, "not within {timeout:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls the store until `filter` matches at least `n` call records; returns that page (the
+/// first 100). Panics, showing what was there, if they are not all written within `timeout`.
+/// The caller still asserts the exact count and contents.
+pub async fn wait_for_records(store: &Store, filter: &RecordFilter, n: usize, timeout: Duration) -> RecordPage {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let page = store.list_records(filter, None, 100).await.expect("list records");
+        if page.records.len() >= n {
+            return page;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {n} call records within {timeout:?}: {:?}",
+            page.records.len(),
+            page.records
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

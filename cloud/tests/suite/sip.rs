@@ -10,7 +10,7 @@ use carillon_cloud::model::{Outcome, RecordFilter};
 use carillon_cloud::sip::{Flow, HandedBinding};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::common::NOW;
+use super::common::{wait_for_records, wait_until, NOW, SETTLE};
 use super::sip_util::*;
 
 fn bare(method: &str, uri: &str, from: std::net::SocketAddr, extra: &str) -> String {
@@ -159,14 +159,7 @@ async fn unknown_and_unregistered_numbers_are_refused_and_recorded() {
     assert!(caller.expect("SIP/2.0 4").await.starts_with("SIP/2.0 404"));
     // Records are written by the call's task after the answer goes out: wait (bounded) for all
     // three, and compare without depending on the order of writes that share one timestamp.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let page = loop {
-        let page = rig.store.list_records(&RecordFilter { site_id: Some(rig.site), ..Default::default() }, None, 100).await.unwrap();
-        if page.records.len() >= 3 || tokio::time::Instant::now() >= deadline {
-            break page;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let page = wait_for_records(&rig.store, &RecordFilter { site_id: Some(rig.site), ..Default::default() }, 3, SETTLE).await;
     let mut callees: Vec<_> = page.records.iter().map(|r| (r.callee.as_str(), r.outcome)).collect();
     callees.sort_by(|a, b| a.0.cmp(b.0));
     assert_eq!(callees, vec![("203", Outcome::Failed), ("89999101", Outcome::Failed), ("999", Outcome::Failed)]);
@@ -210,8 +203,8 @@ async fn a_binding_behind_a_box_is_reached_through_its_path_and_busy_passes_thro
     assert!(inv.starts_with("INVITE sip:203@10.9.9.9:5060 SIP/2.0"), "{inv}");
     boxp.send(&reply(&inv, 486, "Busy Here", b)).await;
     caller.expect("SIP/2.0 486").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let page = rig.store.list_records(&RecordFilter::default(), None, 10).await.unwrap();
+    // Both records are written by the calls' tasks after the 486 goes out.
+    let page = wait_for_records(&rig.store, &RecordFilter::default(), 2, SETTLE).await;
     assert_eq!(page.records.iter().filter(|r| r.outcome == Outcome::Busy).count(), 2);
     rig.sip.shutdown();
 }
@@ -251,8 +244,8 @@ async fn answered_call_routes_in_dialog_and_records_at_bye_unanswered_times_out(
     callee.send(&reply(&cancel, 200, "OK", callee.addr())).await;
     callee.send(&reply(&inv, 487, "Request Terminated", callee.addr())).await;
     callee.expect("ACK").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let recs = rig.store.list_records(&RecordFilter::default(), None, 10).await.unwrap().records;
+    // The answered call's record (at BYE) and the unanswered one's are written after the answers.
+    let recs = wait_for_records(&rig.store, &RecordFilter::default(), 2, SETTLE).await.records;
     let answered = recs.iter().find(|r| r.outcome == Outcome::Answered).expect("answered record");
     assert_eq!((answered.started_at, answered.answered_at, answered.ended_at, answered.duration_secs), (NOW, Some(NOW + 5), NOW + 65, 60));
     assert!(recs.iter().any(|r| r.outcome == Outcome::NoAnswer));
@@ -277,8 +270,7 @@ async fn caller_cancel_gets_487_and_a_cancelled_record() {
     assert!(caller.expect("SIP/2.0 487").await.contains("CSeq: 2 INVITE"));
     let c = callee.expect("CANCEL").await;
     callee.send(&reply(&c, 200, "OK", callee.addr())).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let recs = rig.store.list_records(&RecordFilter::default(), None, 10).await.unwrap().records;
+    let recs = wait_for_records(&rig.store, &RecordFilter::default(), 1, SETTLE).await.records;
     assert_eq!(recs.iter().map(|r| r.outcome).collect::<Vec<_>>(), vec![Outcome::Cancelled]);
     rig.sip.shutdown();
 }
@@ -325,7 +317,9 @@ async fn tcp_tls_and_the_connection_limit() {
     let n = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await.unwrap().unwrap();
     assert!(buf[..n].starts_with(b"SIP/2.0 200"), "{}", String::from_utf8_lossy(&buf[..n]));
     // A third connection is over the limit: its request gets 503 with Retry-After, then it closes.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // First, both connections above hold their place in the server's connection table.
+    let sip = rig.sip.handle();
+    wait_until("both connections counted", SETTLE, || async { sip.stream_flows().len() == 2 }).await;
     let mut third = tokio::net::TcpStream::connect(rig.sip.tcp_addr()).await.unwrap();
     third.write_all(bare("OPTIONS", "sip:x@y", a, "").replace("SIP/2.0/UDP", "SIP/2.0/TCP").as_bytes()).await.unwrap();
     let mut all = Vec::new();

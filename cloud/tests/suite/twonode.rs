@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::boxlink::{binding, heapless_bindings, link_config, Client, FW, WAIT};
-use super::common::{self, NOW};
+use super::common::{self, wait_for_records, wait_until, NOW, SETTLE};
 use super::sip_util::*;
 
 const SECRET: &str = "shared-node-secret-for-tests";
@@ -170,15 +170,10 @@ async fn a_call_from_a_school_on_node_1_to_a_school_whose_box_is_on_node_2_conne
     assert!(bye.starts_with("BYE sip:uas@10.2.2.1:5060"), "{bye}");
     box_sip.write_all(reply(&bye, 200, "OK", uas).as_bytes()).await.unwrap();
     assert!(box_a.expect("SIP/2.0 200").await.contains("CSeq: 3 BYE"));
-    // One record, by node 1 (the caller's side), billed to school 1234.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let recs = loop {
-        let recs = s2.list_records(&RecordFilter::default(), None, 10).await.unwrap().records;
-        if !recs.is_empty() || Instant::now() > deadline {
-            break recs;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // One record, by node 1 (the caller's side), billed to school 1234: written after the BYE's
+    // answer, so wait (bounded) for it.
+    let recs = wait_for_records(&s2, &RecordFilter::default(), 1, SETTLE).await.records;
+    // Negative check: no second record (by node 2) may arrive within 300 ms.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let recs_again = s2.list_records(&RecordFilter::default(), None, 10).await.unwrap().records;
     assert_eq!(recs.len(), 1, "{recs:?}");
@@ -211,9 +206,11 @@ async fn a_dead_nodes_lease_runs_out_and_calls_to_its_phones_fail_at_once() {
     let phone_b = Phone::new(n2.udp_addr()).await;
     register(&phone_b, &b201, "").await;
     assert_eq!(rig.store.presence_lookup(&b201.username, "n1", NOW).await.unwrap().len(), 1);
-    // Node 2 dies: no leave, its heartbeat stops, its listeners close.
+    // Node 2 dies: no leave, its heartbeat stops, its listeners close. The listeners close as
+    // its aborted tasks are dropped: wait (bounded) until its SIP port refuses connections.
+    let n2_tcp = n2.tcp_addr();
     n2.shutdown();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until("node 2's SIP listener closed", SETTLE, || async move { TcpStream::connect(n2_tcp).await.is_err() }).await;
     let caller = Phone::new(rig.sip.udp_addr()).await;
     // Within the lease: node 2 is tried, cannot be reached, and the call fails at once.
     let t = Instant::now();
@@ -229,8 +226,7 @@ async fn a_dead_nodes_lease_runs_out_and_calls_to_its_phones_fail_at_once() {
     let r = caller.expect("SIP/2.0 4").await;
     assert!(r.starts_with("SIP/2.0 480"), "{r}");
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let recs = rig.store.list_records(&RecordFilter { site_id: Some(rig.site), ..Default::default() }, None, 10).await.unwrap().records;
+    let recs = wait_for_records(&rig.store, &RecordFilter { site_id: Some(rig.site), ..Default::default() }, 2, SETTLE).await.records;
     assert_eq!(recs.len(), 2, "both failures recorded: {recs:?}");
     rig.sip.shutdown();
 }
@@ -254,6 +250,7 @@ async fn inter_node_marks_are_trusted_only_from_peers_over_tcp_with_the_right_ma
     let uri = format!("sip:{}@{}", acc.username, rig.sip.udp_addr());
     p.send(&request("INVITE", &uri, p.addr(), "x", &acc.username, call_id, 1, "m1i", &mark)).await;
     p.expect("SIP/2.0 407").await;
+    // Negative check: nothing may reach the phone within 300 ms.
     assert!(callee.try_recv(Duration::from_millis(300)).await.is_none(), "nothing reached the phone");
     // Over TCP from a peer address, a wrong MAC is not trusted either.
     let mut tcp = TcpStream::connect(rig.sip.tcp_addr()).await.unwrap();
@@ -282,7 +279,8 @@ async fn inter_node_marks_are_trusted_only_from_peers_over_tcp_with_the_right_ma
             break;
         }
     }
-    // The node that forwarded writes the record, not this one.
+    // The node that forwarded writes the record, not this one. Negative check: no record of
+    // this call may be written here within 300 ms.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let recs = rig.store.list_records(&RecordFilter::default(), None, 10).await.unwrap().records;
     assert!(recs.iter().all(|r| r.callee != acc.username), "{recs:?}");

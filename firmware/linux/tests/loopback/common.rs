@@ -36,6 +36,26 @@ pub fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A media base port for one SIPp. SIPp binds its RTP sockets there and just above (audio at
+/// the port, video two above, and their RTCP neighbours), so all four must be free; a port from
+/// `free_port` only vouches for the first, and a neighbour taken meanwhile made SIPp exit with
+/// "Unable to bind video RTP socket ... errno = 98". These come from below the kernel's
+/// ephemeral range (32768 and up), so no socket bound to port 0 elsewhere can land on them, from
+/// a per-process counter, so two SIPps of this process never share them.
+fn media_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const SLOTS: u32 = 3_000; // 20000..32000, four ports each
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    for _ in 0..SLOTS {
+        let slot = (std::process::id() + NEXT.fetch_add(1, Ordering::Relaxed)) % SLOTS;
+        let base = u16::try_from(20_000 + slot * 4).unwrap();
+        if (base..base + 4).all(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no four free UDP ports for SIPp's media in 20000..32000");
+}
+
 pub fn free_tcp() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
@@ -284,7 +304,7 @@ impl Sipp {
         cmd.arg("-sf")
             .arg(file)
             .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"])
-            .args(["-mp", &free_port().to_string(), "-trace_err", "-error_file"])
+            .args(["-mp", &media_port().to_string(), "-trace_err", "-error_file"])
             .arg(dir.join("errors.log"))
             .args(extra)
             .current_dir(&dir)
@@ -327,6 +347,30 @@ impl Drop for Sipp {
     }
 }
 
+/// Whether something has bound UDP `port` on 127.0.0.1, read from `/proc/net/udp` (looking,
+/// not binding: a probe bind could take the port from under a SIPp just starting).
+fn udp_port_bound(port: u16) -> bool {
+    let local = format!("0100007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/udp")
+        .map(|t| t.lines().skip(1).any(|l| l.split_whitespace().nth(1) == Some(local.as_str())))
+        .unwrap_or(false)
+}
+
+/// Waits (at most `limit`) until the SIPp `name` started on `port` listens there, so that the
+/// first request to it is not lost to an unbound port; panics if it does not.
+pub async fn udp_listening(name: &str, port: u16, limit: Duration) {
+    if !Path::new("/proc/net/udp").exists() {
+        // Without /proc there is nothing to look at: give it a fixed moment, as before.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        return;
+    }
+    let deadline = Instant::now() + limit;
+    while !udp_port_bound(port) {
+        assert!(Instant::now() < deadline, "sipp {name} not listening on 127.0.0.1:{port} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// `acc` registers at the box from `port` (digest with its password); the SIPp exit code.
 pub async fn register(lan: SocketAddr, acc: &Account, port: u16) -> i32 {
     let args = ["-s", &acc.number, "-au", &acc.number, "-ap", &acc.password];
@@ -336,7 +380,7 @@ pub async fn register(lan: SocketAddr, acc: &Account, port: u16) -> i32 {
 /// 201 calls `callee` (answering with SIPp on `callee_port`) through the box; both exit codes.
 pub async fn call(lan: SocketAddr, callee_port: u16, callee: &str) -> (i32, i32) {
     let uas = Sipp::start(&format!("uas-{callee}"), &scenario("uas_answer.xml"), None, callee_port, &[]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    udp_listening(&format!("uas-{callee}"), callee_port, Duration::from_secs(5)).await;
     let uac = Sipp::start("uac-201", &scenario("uac_call.xml"), Some(lan), free_port(), &["-s", callee]);
     let a = uac.wait(Duration::from_secs(25)).await;
     let b = uas.wait(Duration::from_secs(10)).await;
