@@ -228,7 +228,7 @@ impl Config {
     }
 
     /// The identity written in the file, if any (the state directory's wins; see
-    /// [`crate::state::load_identity`]).
+    /// [`crate::state::StateDir::load_identity`]).
     pub fn identity(&self) -> Option<Identity> {
         match (&self.identity.box_id, &self.identity.credential, &self.identity.enrollment_token) {
             (Some(id), Some(c), _) => parse_credential(c).map(|credential| Identity::Enrolled { box_id: *id, credential }),
