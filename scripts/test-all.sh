@@ -29,11 +29,13 @@ for t in "${RUST_TARGETS[@]}"; do
   grep -qx "$t" <<<"$installed" || rustup target add "$t"
 done
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 
 step "no_std: the wire crate and the box core build for a Cortex-M7 (thumbv7em-none-eabihf), no default features"
 cargo build -p carillon-protocol -p carillon-firmware --no-default-features --target thumbv7em-none-eabihf
 
-step "lints and docs (warnings are errors)"
+step "lints and docs (warnings are errors), formatting"
+cargo fmt --all --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 

@@ -79,7 +79,12 @@ struct LabExtension {
 
 /// Runs the lab until Ctrl-C or SIGTERM. Exit status 0 after a clean stop, 1 on failure.
 pub fn main(args: LabArgs) -> std::process::ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_stack_size(STACK).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_stack_size(STACK)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("carillon lab: cannot start the runtime: {e}");
@@ -139,7 +144,8 @@ async fn run(args: LabArgs) -> Result<(), Error> {
     let cloud_toml = cloud_toml(&dir, &cert, &key, sip_tls, control, admin);
     write_file(&dir.join("cloud.toml"), &cloud_toml, false)?;
     let mut config = carillon_cloud::config::Config::from_toml(&cloud_toml)?;
-    let store_opts = StoreOptions { realm: config.realm.clone(), plan: config.numbering_plan.clone(), ..StoreOptions::default() };
+    let store_opts =
+        StoreOptions { realm: config.realm.clone(), plan: config.numbering_plan.clone(), ..StoreOptions::default() };
     let store = Store::connect(&config.database_url(), store_opts).await?;
     let secrets = if first_run {
         let s = seed(&store, config.enrollment_ttl_secs).await?;
@@ -148,7 +154,8 @@ async fn run(args: LabArgs) -> Result<(), Error> {
     } else {
         let path = dir.join("lab.toml");
         let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        toml::from_str::<LabSecrets>(&text).map_err(|e| format!("{} is damaged ({e}); remove the lab directory to start over", path.display()))?
+        toml::from_str::<LabSecrets>(&text)
+            .map_err(|e| format!("{} is damaged ({e}); remove the lab directory to start over", path.display()))?
     };
     config.operator_token = Some(secrets.operator_token.clone());
     let token = config.validate()?.to_owned();
@@ -252,7 +259,8 @@ fn init_logs(dir: &Path) -> Result<(), Error> {
         .append(true)
         .open(&path)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
     Ok(())
 }
@@ -288,7 +296,14 @@ fn path_str(p: &Path) -> String {
     quoted(&p.to_string_lossy())
 }
 
-fn cloud_toml(dir: &Path, cert: &Path, key: &Path, sip_tls: SocketAddr, control: SocketAddr, admin: SocketAddr) -> String {
+fn cloud_toml(
+    dir: &Path,
+    cert: &Path,
+    key: &Path,
+    sip_tls: SocketAddr,
+    control: SocketAddr,
+    admin: SocketAddr,
+) -> String {
     format!(
         "# carillon lab: the cloud as it runs now (written at every start; ports may change).\n\
          # The operator token is in lab.toml: carillon-cloud takes it from CARILLON_OPERATOR_TOKEN.\n\
@@ -308,7 +323,14 @@ fn cloud_toml(dir: &Path, cert: &Path, key: &Path, sip_tls: SocketAddr, control:
     )
 }
 
-fn box_toml(state: &Path, lan: SocketAddr, sip: SocketAddr, control: SocketAddr, cert: &Path, token: Option<&str>) -> String {
+fn box_toml(
+    state: &Path,
+    lan: SocketAddr,
+    sip: SocketAddr,
+    control: SocketAddr,
+    cert: &Path,
+    token: Option<&str>,
+) -> String {
     let token = token.map(|t| format!("enrollment_token = {}\n", quoted(t))).unwrap_or_default();
     format!(
         "# carillon lab: the box as it runs now (written at every start).\n\
@@ -362,13 +384,26 @@ async fn seed(store: &Store, ttl_secs: i64) -> Result<LabSecrets, Error> {
     let now = unix_now();
     let body = store.create_body("Demo School Board", now).await?;
     let site = store
-        .create_site(body.id, &NewSite { body_id: None, name: "Demo Primary School".into(), code: SITE_CODE.into(), kind: SiteKind::School }, now)
+        .create_site(
+            body.id,
+            &NewSite {
+                body_id: None,
+                name: "Demo Primary School".into(),
+                code: SITE_CODE.into(),
+                kind: SiteKind::School,
+            },
+            now,
+        )
         .await?;
     let mut extensions = Vec::new();
     let mut members = Vec::new();
     for (number, name) in EXTENSIONS.iter().zip(["Secretariat", "Staff room", "Caretaker"]) {
         let created = store
-            .create_extension(site.id, &NewExtension { number: (*number).to_owned(), sip_username: None, display_name: name.to_owned() }, now)
+            .create_extension(
+                site.id,
+                &NewExtension { number: (*number).to_owned(), sip_username: None, display_name: name.to_owned() },
+                now,
+            )
             .await?;
         members.push(created.extension.id);
         extensions.push(LabExtension {
@@ -378,9 +413,14 @@ async fn seed(store: &Store, ttl_secs: i64) -> Result<LabSecrets, Error> {
         });
     }
     store
-        .create_ring_group(site.id, &NewRingGroup { number: RING_GROUP.into(), name: "Everyone".into(), timeout_secs: 30, members }, now)
+        .create_ring_group(
+            site.id,
+            &NewRingGroup { number: RING_GROUP.into(), name: "Everyone".into(), timeout_secs: 30, members },
+            now,
+        )
         .await?;
-    let issued = store.create_box(site.id, &NewBox { name: "Lab box".into(), enrollment_ttl_secs: None }, ttl_secs, now).await?;
+    let issued =
+        store.create_box(site.id, &NewBox { name: "Lab box".into(), enrollment_ttl_secs: None }, ttl_secs, now).await?;
     Ok(LabSecrets {
         operator_token: carillon_cloud::secrets::new_token("op_"),
         realm: store.options().realm.clone(),
@@ -413,7 +453,10 @@ async fn wait_online(
             info.config_rejection.map(|r| format!(", configuration rejected: {r}")).unwrap_or_default()
         );
         if Instant::now() >= deadline {
-            return Err(format!("the box was not online within {ONLINE_WITHIN:?} ({last}); see lab.log in the lab directory").into());
+            return Err(format!(
+                "the box was not online within {ONLINE_WITHIN:?} ({last}); see lab.log in the lab directory"
+            )
+            .into());
         }
         tokio::select! {
             biased;
@@ -434,7 +477,14 @@ fn box_ended(r: Result<Result<(), carillon_box::RunError>, tokio::task::JoinErro
 }
 
 /// The block a person reads: where to point a softphone, the credentials, the admin API.
-fn print_ready(dir: &Path, s: &LabSecrets, lan: SocketAddr, admin: SocketAddr, sip_tls: SocketAddr, control: SocketAddr) {
+fn print_ready(
+    dir: &Path,
+    s: &LabSecrets,
+    lan: SocketAddr,
+    admin: SocketAddr,
+    sip_tls: SocketAddr,
+    control: SocketAddr,
+) {
     let mut t = String::new();
     t.push_str("\ncarillon lab is ready\n\n");
     t.push_str("Point a softphone at the box (SIP over UDP):\n");
@@ -450,7 +500,10 @@ fn print_ready(dir: &Path, s: &LabSecrets, lan: SocketAddr, admin: SocketAddr, s
     ));
     t.push_str("Cloud:\n");
     t.push_str(&format!("  admin API:        http://{admin}  operator token {}\n", s.operator_token));
-    t.push_str(&format!("  try:              curl -H 'Authorization: Bearer {}' http://{admin}/v1/boxes\n", s.operator_token));
+    t.push_str(&format!(
+        "  try:              curl -H 'Authorization: Bearer {}' http://{admin}/v1/boxes\n",
+        s.operator_token
+    ));
     t.push_str(&format!("  SIP over TLS:     {sip_tls}\n"));
     t.push_str(&format!("  box control link: {control}  (box {} online)\n\n", s.box_id));
     t.push_str(&format!("Lab directory: {}  (credentials in lab.toml, logs in lab.log)\n", dir.display()));

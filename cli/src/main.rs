@@ -17,7 +17,11 @@ mod lab;
 mod sipcheck;
 
 #[derive(Parser)]
-#[command(name = "carillon", version, about = "Carillon: a cloud PBX for schools, with a box that survives the loss of the internet")]
+#[command(
+    name = "carillon",
+    version,
+    about = "Carillon: a cloud PBX for schools, with a box that survives the loss of the internet"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -233,14 +233,21 @@ fn register(server: SocketAddr, realm: &str, user: &str, password: &str) -> u16 
     let opaque = param(&challenge, "opaque");
     let qop_auth = param(&challenge, "qop").is_some_and(|q| q.split(',').any(|x| x.trim() == "auth"));
     let h1 = ha1(Algorithm::Md5, user.as_bytes(), realm_c.as_bytes(), password.as_bytes());
-    let mut auth = format!("Digest username=\"{user}\", realm=\"{realm_c}\", nonce=\"{nonce}\", uri=\"{uri}\", algorithm=MD5");
+    let mut auth =
+        format!("Digest username=\"{user}\", realm=\"{realm_c}\", nonce=\"{nonce}\", uri=\"{uri}\", algorithm=MD5");
     if qop_auth {
         let cnonce = "0a4f113b";
         let r = response(Algorithm::Md5, &h1, nonce.as_bytes(), 1, cnonce.as_bytes(), b"REGISTER", uri.as_bytes());
         auth.push_str(&format!(", qop=auth, nc=00000001, cnonce=\"{cnonce}\", response=\"{}\"", r.as_str()));
     } else {
-        let r = carillon_protocol::digest::response_without_qop(Algorithm::Md5, &h1, nonce.as_bytes(), b"REGISTER", uri.as_bytes())
-            .expect("MD5 without qop");
+        let r = carillon_protocol::digest::response_without_qop(
+            Algorithm::Md5,
+            &h1,
+            nonce.as_bytes(),
+            b"REGISTER",
+            uri.as_bytes(),
+        )
+        .expect("MD5 without qop");
         auth.push_str(&format!(", response=\"{}\"", r.as_str()));
     }
     if let Some(o) = opaque {
@@ -273,7 +280,10 @@ fn the_lab_runs_a_box_a_phone_registers_through_it_and_a_restart_keeps_the_state
     // Second run on the same directory: same credentials, the box is already enrolled.
     let lan_port = free_udp_port();
     let (mut lab, again) = Lab::start(&dir, lan_port, 2);
-    assert_eq!((&again.accounts, &again.realm, &again.operator_token), (&ready.accounts, &ready.realm, &ready.operator_token));
+    assert_eq!(
+        (&again.accounts, &again.realm, &again.operator_token),
+        (&ready.accounts, &ready.realm, &ready.operator_token)
+    );
     let (_, user, password) = &again.accounts[1];
     assert_eq!(register(again.server, &again.realm, user, password), 200, "REGISTER of 202 after the restart");
     assert_eq!(lab.terminate(), Some(0), "clean exit on SIGTERM; stderr:\n{}", lab.stderr_text());

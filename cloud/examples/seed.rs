@@ -79,7 +79,12 @@ async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::connect(&url, StoreOptions { realm: a.realm.clone(), ..StoreOptions::default() }).await?;
     let now = 1_767_225_600; // 2026-01-01, a fixed creation time
     let body = store.create_body("Bench schools", now).await?;
-    let site = |code: String| NewSite { body_id: Some(body.id), name: format!("Bench school {code}"), code, kind: carillon_cloud::model::SiteKind::School };
+    let site = |code: String| NewSite {
+        body_id: Some(body.id),
+        name: format!("Bench school {code}"),
+        code,
+        kind: carillon_cloud::model::SiteKind::School,
+    };
     let main = store.create_site(body.id, &site("1000".into()), now).await?;
 
     let mut phones = String::from("SEQUENTIAL\n");

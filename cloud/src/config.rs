@@ -122,10 +122,8 @@ impl Config {
 
     /// Checks what the server cannot start without; returns the operator token.
     pub fn validate(&self) -> Result<&str, ConfigError> {
-        let token = self
-            .operator_token
-            .as_deref()
-            .ok_or_else(|| ConfigError::Invalid("operator_token is required".into()))?;
+        let token =
+            self.operator_token.as_deref().ok_or_else(|| ConfigError::Invalid("operator_token is required".into()))?;
         if token.len() < 16 {
             return Err(ConfigError::Invalid("operator_token must be at least 16 characters".into()));
         }
@@ -155,8 +153,9 @@ mod tests {
         assert!(Config::default().validate().is_err());
         assert!(Config::from_toml("lisen = 1").is_err());
         assert!(c.box_link.is_none());
-        let c = Config::from_toml("[box_link]\nlisten = \"0.0.0.0:5070\"\ntls = { cert = \"c.pem\", key = \"k.pem\" }\n")
-            .expect("valid box link section");
+        let c =
+            Config::from_toml("[box_link]\nlisten = \"0.0.0.0:5070\"\ntls = { cert = \"c.pem\", key = \"k.pem\" }\n")
+                .expect("valid box link section");
         let b = c.box_link.expect("box link configured");
         assert_eq!((b.listen.port(), b.plain_tcp, b.idle_timeout_secs), (5070, false, 90));
     }

@@ -135,10 +135,7 @@ impl NumberingPlan {
         if self.emergency.iter().any(|e| e == number) {
             return Err(format!("number {number} is an emergency number"));
         }
-        for (prefix, what) in [
-            (&self.national_prefix, "national"),
-            (&self.on_net_prefix, "on-net"),
-        ] {
+        for (prefix, what) in [(&self.national_prefix, "national"), (&self.on_net_prefix, "on-net")] {
             if !prefix.is_empty() && number.starts_with(prefix.as_str()) {
                 return Err(format!("number must not start with the {what} prefix {prefix}"));
             }

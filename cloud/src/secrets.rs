@@ -31,11 +31,7 @@ pub fn new_token(prefix: &str) -> String {
 
 /// A fresh SIP password: 20 alphanumeric characters (about 119 bits), easy to type on a phone.
 pub fn new_sip_password() -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(20)
-        .map(char::from)
-        .collect()
+    rand::rng().sample_iter(&Alphanumeric).take(20).map(char::from).collect()
 }
 
 /// SHA-256 of a token, hex: the stored and looked-up form of every token.
@@ -73,10 +69,7 @@ mod tests {
     #[test]
     fn ha1_md5_matches_rfc2617_example() {
         // RFC 2617 §3.5: Mufasa / testrealm@host.com / "Circle Of Life".
-        assert_eq!(
-            ha1_md5("Mufasa", "testrealm@host.com", "Circle Of Life"),
-            "939e7578ed9e3c518a452acee763bce9"
-        );
+        assert_eq!(ha1_md5("Mufasa", "testrealm@host.com", "Circle Of Life"), "939e7578ed9e3c518a452acee763bce9");
     }
 
     #[test]

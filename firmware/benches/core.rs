@@ -31,15 +31,8 @@ fn drain(gw: &mut Box_, now: Instant) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
 /// A gateway that heard from the cloud and is online.
 fn online() -> (Box<Box_>, Instant) {
     let mut now = Instant::from_secs(1);
-    let mut gw = Box::new(
-        Gateway::new(
-            settings(),
-            RamStorage::new(1024, 1),
-            RamConfigStore::new(),
-            Instant::ZERO,
-        )
-        .unwrap(),
-    );
+    let mut gw =
+        Box::new(Gateway::new(settings(), RamStorage::new(1024, 1), RamConfigStore::new(), Instant::ZERO).unwrap());
     drain(&mut gw, now);
     gw.handle_uplink_bytes(now, b"\r\n");
     drain(&mut gw, now);
@@ -98,10 +91,7 @@ fn bench(c: &mut Criterion) {
                         ),
                     };
                     let contact = format!("<{}>;expires=3600", p.contact());
-                    gw.handle_uplink_bytes(
-                        now,
-                        &cloud_answer(&fwd, 200, "OK", &[("Contact", contact.as_bytes())]),
-                    );
+                    gw.handle_uplink_bytes(now, &cloud_answer(&fwd, 200, "OK", &[("Contact", contact.as_bytes())]));
                     let (_, lan) = drain(&mut gw, now);
                     black_box(lan);
                     total += t0.elapsed();
@@ -125,39 +115,19 @@ fn bench(c: &mut Criterion) {
                     let call_id = format!("bench-{n}");
                     gw.handle_lan_datagram(now, p.addr, &invite_request(&p, "102", &call_id));
                     let (up, _) = drain(&mut gw, now);
-                    let fwd = up
-                        .into_iter()
-                        .find(|m| m.starts_with(b"INVITE"))
-                        .expect("forwarded");
+                    let fwd = up.into_iter().find(|m| m.starts_with(b"INVITE")).expect("forwarded");
                     let contact = b"<sip:102@10.0.0.12:5062>".as_slice();
-                    gw.handle_uplink_bytes(
-                        now,
-                        &cloud_answer(&fwd, 180, "Ringing", &[("Contact", contact)]),
-                    );
+                    gw.handle_uplink_bytes(now, &cloud_answer(&fwd, 180, "Ringing", &[("Contact", contact)]));
                     let ok = cloud_answer(&fwd, 200, "OK", &[("Contact", contact)]);
                     gw.handle_uplink_bytes(now, &ok);
                     let (_, lan) = drain(&mut gw, now);
-                    let ok_to_phone = lan
-                        .into_iter()
-                        .rev()
-                        .find(|m| m.starts_with(b"SIP/2.0 200"))
-                        .expect("200 to the phone");
-                    gw.handle_lan_datagram(
-                        now,
-                        p.addr,
-                        &in_dialog_request(&p, &ok_to_phone, "ACK", 1),
-                    );
+                    let ok_to_phone =
+                        lan.into_iter().rev().find(|m| m.starts_with(b"SIP/2.0 200")).expect("200 to the phone");
+                    gw.handle_lan_datagram(now, p.addr, &in_dialog_request(&p, &ok_to_phone, "ACK", 1));
                     drain(&mut gw, now);
-                    gw.handle_lan_datagram(
-                        now,
-                        p.addr,
-                        &in_dialog_request(&p, &ok_to_phone, "BYE", 2),
-                    );
+                    gw.handle_lan_datagram(now, p.addr, &in_dialog_request(&p, &ok_to_phone, "BYE", 2));
                     let (up, _) = drain(&mut gw, now);
-                    let bye = up
-                        .into_iter()
-                        .find(|m| m.starts_with(b"BYE"))
-                        .expect("BYE forwarded");
+                    let bye = up.into_iter().find(|m| m.starts_with(b"BYE")).expect("BYE forwarded");
                     gw.handle_uplink_bytes(now, &cloud_answer(&bye, 200, "OK", &[]));
                     let (_, lan) = drain(&mut gw, now);
                     black_box(lan);

@@ -439,9 +439,7 @@ impl<S: Storage> Journal<S> {
     /// sector first if needed.
     fn write_entry(&mut self, entry: &EntryRef<'_>, reserve: u32) -> Result<(), JournalError<S::Error>> {
         let (buf, len) = self.encode(entry)?;
-        let fits = |j: &Self| {
-            j.write_at.saturating_add(len).saturating_add(reserve) <= j.sector_end(j.head)
-        };
+        let fits = |j: &Self| j.write_at.saturating_add(len).saturating_add(reserve) <= j.sector_end(j.head);
         if self.live == 0 || self.head_sealed || !fits(self) {
             self.start_sector()?;
             if !fits(self) {
@@ -522,9 +520,7 @@ impl<S: Storage> Journal<S> {
         buf.get_mut(..LEN_LEN).ok_or(JournalError::Encode)?.copy_from_slice(&len_bytes);
         let body_len = LEN_LEN + payload_len;
         let crc = CRC32.checksum(buf.get(..body_len).ok_or(JournalError::Encode)?);
-        buf.get_mut(body_len..body_len + CRC_LEN)
-            .ok_or(JournalError::Encode)?
-            .copy_from_slice(&crc.to_le_bytes());
+        buf.get_mut(body_len..body_len + CRC_LEN).ok_or(JournalError::Encode)?.copy_from_slice(&crc.to_le_bytes());
         let padded = self.align(body_len + CRC_LEN);
         if padded > buf.len() {
             return Err(JournalError::Encode);
@@ -633,11 +629,19 @@ impl<S: Storage> Journal<S> {
     }
 
     fn ring_next(&self, sector: u32) -> u32 {
-        if sector.saturating_add(1) >= self.sectors { 0 } else { sector + 1 }
+        if sector.saturating_add(1) >= self.sectors {
+            0
+        } else {
+            sector + 1
+        }
     }
 
     fn ring_prev(&self, sector: u32) -> u32 {
-        if sector == 0 { self.sectors.saturating_sub(1) } else { sector - 1 }
+        if sector == 0 {
+            self.sectors.saturating_sub(1)
+        } else {
+            sector - 1
+        }
     }
 }
 

@@ -53,7 +53,11 @@ fn partial_stale_and_out_of_order_transfers_change_nothing() {
         let reasons: Vec<_> = s.cloud.config_rejected.iter().map(|r| (r.version, r.reason)).collect();
         assert_eq!(
             reasons,
-            vec![(6, ConfigRejectReason::Incomplete), (4, ConfigRejectReason::Stale), (7, ConfigRejectReason::OutOfOrder)]
+            vec![
+                (6, ConfigRejectReason::Incomplete),
+                (4, ConfigRejectReason::Stale),
+                (7, ConfigRejectReason::OutOfOrder)
+            ]
         );
         assert_eq!(s.gw.site().unwrap().version, 5);
         assert_eq!(s.gw.config_store().saves, 1);
@@ -86,12 +90,19 @@ fn a_full_size_configuration_fits_the_image() {
     let mut c = carillon_firmware::gateway::SiteConfig {
         version: 1,
         site_code: bounded("12345678").unwrap(),
-        dial_plan: DialPlan { extension_len: 6, on_net_prefix: bounded("8888").unwrap(), outside_line_prefix: bounded("0000").unwrap() },
+        dial_plan: DialPlan {
+            extension_len: 6,
+            on_net_prefix: bounded("8888").unwrap(),
+            outside_line_prefix: bounded("0000").unwrap(),
+        },
         emergency_numbers: heapless::Vec::new(),
         fallback_trunk: Some(FallbackTrunk {
             host: bounded(&"h".repeat(64)).unwrap(),
             port: 5060,
-            credentials: Some(TrunkCredentials { username: bounded(&"u".repeat(32)).unwrap(), password: Password::new(&"p".repeat(64)).unwrap() }),
+            credentials: Some(TrunkCredentials {
+                username: bounded(&"u".repeat(32)).unwrap(),
+                password: Password::new(&"p".repeat(64)).unwrap(),
+            }),
         }),
         extensions: heapless::Vec::new(),
         ring_groups: heapless::Vec::new(),

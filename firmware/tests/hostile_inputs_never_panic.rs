@@ -25,7 +25,8 @@ impl Rng {
 fn torture_files() -> Vec<Vec<u8>> {
     let dir = std::path::Path::new("/work/shared/sip-torture");
     let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut files: Vec<_> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "sip")).collect();
+    let mut files: Vec<_> =
+        rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "sip")).collect();
     files.sort();
     files.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
@@ -79,14 +80,21 @@ fn garbage_torture_and_floods_on_every_input() {
         }
         s.run_for(Duration::from_secs(2));
         let (txns, contexts, _) = s.gw.tables_in_use();
-        assert!(txns <= carillon_firmware::gateway::MAX_TRANSACTIONS && contexts <= carillon_firmware::gateway::MAX_CONTEXTS);
+        assert!(
+            txns <= carillon_firmware::gateway::MAX_TRANSACTIONS
+                && contexts <= carillon_firmware::gateway::MAX_CONTEXTS
+        );
         assert!(s.gw.stats().refused_full > 0);
         assert!(s.gw.counters().sip_rejected > 0);
         // Hostile control: acks of records that do not exist, bindings acks out of the blue,
         // config chunks without a begin.
         for m in [
-            carillon_protocol::control::CloudMessage::CallRecordsAck(carillon_protocol::control::CallRecordsAck { up_to_seq: u64::MAX }),
-            carillon_protocol::control::CloudMessage::BindingsAck(carillon_protocol::control::BindingsAck { batch_id: 999 }),
+            carillon_protocol::control::CloudMessage::CallRecordsAck(carillon_protocol::control::CallRecordsAck {
+                up_to_seq: u64::MAX,
+            }),
+            carillon_protocol::control::CloudMessage::BindingsAck(carillon_protocol::control::BindingsAck {
+                batch_id: 999,
+            }),
             config_messages(9, false)[1].clone(),
         ] {
             let now = s.now;

@@ -14,8 +14,7 @@ fn before_and_after() -> (Ram, Ram, std::ops::Range<usize>) {
     let before = j.storage().clone();
     j.append(record(4)).unwrap();
     let after = j.into_storage();
-    let differ: Vec<usize> =
-        (0..before.image().len()).filter(|&i| before.image()[i] != after.image()[i]).collect();
+    let differ: Vec<usize> = (0..before.image().len()).filter(|&i| before.image()[i] != after.image()[i]).collect();
     let frame = *differ.first().unwrap()..*differ.last().unwrap() + 1;
     (before, after, frame)
 }

@@ -45,7 +45,13 @@ fn a_shorter_target_detects_sooner() {
         let mut s = Sim::new();
         let mut set = settings();
         set.timing = carillon_firmware::gateway::Timing::detect_within(Duration::from_secs(2));
-        *s.gw = carillon_firmware::gateway::Gateway::new(set, carillon_firmware::journal::RamStorage::new(1024, 1), carillon_firmware::gateway::RamConfigStore::new(), s.now).unwrap();
+        *s.gw = carillon_firmware::gateway::Gateway::new(
+            set,
+            carillon_firmware::journal::RamStorage::new(1024, 1),
+            carillon_firmware::gateway::RamConfigStore::new(),
+            s.now,
+        )
+        .unwrap();
         s.boot_online();
         s.run_for(Duration::from_secs(3));
         let cut_at = s.now;

@@ -24,8 +24,12 @@ fn carillon(bytes: &[u8]) -> usize {
 fn rsip(bytes: &[u8]) -> usize {
     let Ok(msg) = rsip::SipMessage::try_from(bytes) else { return 0 };
     let h = match &msg {
-        rsip::SipMessage::Request(r) => (r.via_header(), r.from_header(), r.to_header(), r.call_id_header(), r.cseq_header(), r.contact_header()),
-        rsip::SipMessage::Response(r) => (r.via_header(), r.from_header(), r.to_header(), r.call_id_header(), r.cseq_header(), r.contact_header()),
+        rsip::SipMessage::Request(r) => {
+            (r.via_header(), r.from_header(), r.to_header(), r.call_id_header(), r.cseq_header(), r.contact_header())
+        }
+        rsip::SipMessage::Response(r) => {
+            (r.via_header(), r.from_header(), r.to_header(), r.call_id_header(), r.cseq_header(), r.contact_header())
+        }
     };
     let mut n = h.0.and_then(|v| v.typed()).ok().and_then(|v| v.branch().map(|b| b.to_string().len())).unwrap_or(0);
     n += h.1.and_then(|f| f.typed()).ok().and_then(|f| f.tag().map(|t| t.to_string().len())).unwrap_or(0);

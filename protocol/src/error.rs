@@ -87,9 +87,7 @@ impl core::fmt::Display for Detail<'_> {
             ParseError::BadHeaderLine(d) => write!(f, "malformed header line: {d}"),
             ParseError::TooManyHeaders => f.write_str("too many header fields"),
             ParseError::MessageTooLarge => f.write_str("message larger than the limit"),
-            ParseError::HeadersUnterminated => {
-                f.write_str("header section not terminated by an empty line")
-            }
+            ParseError::HeadersUnterminated => f.write_str("header section not terminated by an empty line"),
             ParseError::BadContentLength => f.write_str("invalid Content-Length"),
             ParseError::ConflictingContentLength => f.write_str("conflicting Content-Length values"),
             ParseError::BodyTruncated => f.write_str("Content-Length larger than the body"),

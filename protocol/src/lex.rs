@@ -73,7 +73,6 @@ pub(crate) const fn is_token(b: u8) -> bool {
     is(b, class::TOKEN)
 }
 
-
 /// White space inside a line: space or horizontal tab.
 pub(crate) const fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
@@ -126,7 +125,6 @@ pub(crate) fn trim_lws(mut s: &[u8]) -> &[u8] {
     }
     s
 }
-
 
 /// A forward-only cursor over one header value.
 #[derive(Clone, Copy, Debug)]

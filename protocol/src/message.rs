@@ -250,9 +250,7 @@ pub fn parse<'h, 'a>(
         if kind == HeaderKind::ContentLength {
             // Content-Length = 1*DIGIT (RFC 3261 §20.14). Anything else, a sign included,
             // leaves the framing undefined.
-            let v = parse_u64(value)
-                .and_then(|v| usize::try_from(v).ok())
-                .ok_or(ParseError::BadContentLength)?;
+            let v = parse_u64(value).and_then(|v| usize::try_from(v).ok()).ok_or(ParseError::BadContentLength)?;
             match content_length {
                 Some(prev) if prev != v => return Err(ParseError::ConflictingContentLength),
                 _ => content_length = Some(v),
@@ -411,9 +409,7 @@ impl<'h, 'a> Message<'h, 'a> {
     /// The first header whose name matches `name` case-insensitively (for unknown headers).
     pub fn header_named(&self, name: &[u8]) -> Option<&'h Header<'a>> {
         let kind = HeaderKind::from_name(name);
-        self.headers
-            .iter()
-            .find(|h| h.kind == kind && (kind != HeaderKind::Other || h.name.eq_ignore_ascii_case(name)))
+        self.headers.iter().find(|h| h.kind == kind && (kind != HeaderKind::Other || h.name.eq_ignore_ascii_case(name)))
     }
 
     /// The raw value of the first header of `kind`.

@@ -331,9 +331,7 @@ impl<'a> CSeq<'a> {
         if digits.is_empty() {
             return Err("no sequence number");
         }
-        let seq = parse_u64(digits)
-            .and_then(|s| u32::try_from(s).ok())
-            .ok_or("sequence number larger than 2**32-1")?;
+        let seq = parse_u64(digits).and_then(|s| u32::try_from(s).ok()).ok_or("sequence number larger than 2**32-1")?;
         if !c.skip_lws() {
             return Err("no white space before the method");
         }
@@ -404,7 +402,11 @@ impl<'h, 'a> Message<'h, 'a> {
         ListIter { headers: self.headers.iter(), kind, current: None, parse }
     }
 
-    fn single<T>(&self, kind: HeaderKind, parse: impl FnOnce(&'a [u8]) -> Result<T, &'static str>) -> Option<Result<T, ParseError>> {
+    fn single<T>(
+        &self,
+        kind: HeaderKind,
+        parse: impl FnOnce(&'a [u8]) -> Result<T, &'static str>,
+    ) -> Option<Result<T, ParseError>> {
         let v = self.value(kind)?;
         Some(parse(v).map_err(|e| ParseError::BadValue(kind, e)))
     }
@@ -496,9 +498,7 @@ impl<'h, 'a> Message<'h, 'a> {
     /// The Request-URI, parsed.
     pub fn request_uri(&self) -> Option<Result<Uri<'a>, ParseError>> {
         match self.start {
-            crate::message::StartLine::Request { uri, .. } => {
-                Some(Uri::parse(uri).map_err(ParseError::BadRequestUri))
-            }
+            crate::message::StartLine::Request { uri, .. } => Some(Uri::parse(uri).map_err(ParseError::BadRequestUri)),
             crate::message::StartLine::Response { .. } => None,
         }
     }
@@ -526,7 +526,8 @@ mod tests {
 
     #[test]
     fn via_ipv6_received_and_rport() {
-        let v = Via::parse(b"SIP/2.0/UDP [2001:db8::9:1]:6050;received=[2001:db8::9:255];rport;branch=z9hG4bKas3").unwrap();
+        let v =
+            Via::parse(b"SIP/2.0/UDP [2001:db8::9:1]:6050;received=[2001:db8::9:255];rport;branch=z9hG4bKas3").unwrap();
         assert_eq!(v.port, Some(6050));
         assert_eq!(v.received(), Some(&b"2001:db8::9:255"[..]));
         assert_eq!(v.rport(), Some(None));
@@ -534,7 +535,8 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let n = NameAddr::parse(b"\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8").unwrap();
+        let n = NameAddr::parse(b"\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8")
+            .unwrap();
         assert_eq!(n.tag(), Some(&b"98asjd8"[..]));
         let n = NameAddr::parse(b"caller<sip:caller@example.com>;tag=323").unwrap();
         assert_eq!(n.display, Some(&b"caller"[..]));

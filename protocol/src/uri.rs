@@ -178,20 +178,14 @@ pub(crate) fn scan_hostport(s: &[u8]) -> Result<(Host<'_>, Option<u16>, usize), 
                 return Err("IPv6 address without [ ] brackets");
             }
         }
-        let host = if dotted_digits {
-            Host::V4(parse_ipv4(text).ok_or("bad IPv4 address")?)
-        } else {
-            Host::Name(text)
-        };
+        let host = if dotted_digits { Host::V4(parse_ipv4(text).ok_or("bad IPv4 address")?) } else { Host::Name(text) };
         (host, i)
     };
     let mut port = None;
     if s.get(i) == Some(&b':') {
         let digits = s.get(i + 1..).unwrap_or(&[]);
         let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-        port = Some(
-            parse_u64(digits.get(..n).unwrap_or(&[])).and_then(|v| u16::try_from(v).ok()).ok_or("bad port")?,
-        );
+        port = Some(parse_u64(digits.get(..n).unwrap_or(&[])).and_then(|v| u16::try_from(v).ok()).ok_or("bad port")?);
         i += 1 + n;
     }
     Ok((host, port, i))
@@ -261,16 +255,8 @@ impl<'a> Uri<'a> {
         } else {
             Scheme::Other(core::str::from_utf8(scheme_txt).map_err(|_| "bad scheme")?)
         };
-        let mut uri = Uri {
-            raw,
-            scheme,
-            user: None,
-            password: None,
-            host: None,
-            port: None,
-            params: &[],
-            headers: &[],
-        };
+        let mut uri =
+            Uri { raw, scheme, user: None, password: None, host: None, port: None, params: &[], headers: &[] };
         // SIP URIs are checked piece by piece below; other schemes only need non-space text.
         let checked_below = matches!(scheme, Scheme::Sip | Scheme::Sips);
         if rest.is_empty()
@@ -359,7 +345,9 @@ impl<'a> Uri<'a> {
                     None => (rest, &[][..]),
                 };
                 if num.is_empty()
-                    || !num.iter().all(|&b| b.is_ascii_hexdigit() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#'))
+                    || !num
+                        .iter()
+                        .all(|&b| b.is_ascii_hexdigit() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#'))
                 {
                     return Err("bad telephone number");
                 }

@@ -120,7 +120,8 @@ pub fn validate(msg: &Message<'_, '_>) -> Result<(), ParseError> {
 /// `callid = word [ "@" word ]` (RFC 3261 §25.1).
 fn check_call_id(v: &[u8]) -> Result<(), ParseError> {
     let word = |b: u8| {
-        is_token(b) || matches!(b, b'(' | b')' | b'<' | b'>' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'{' | b'}')
+        is_token(b)
+            || matches!(b, b'(' | b')' | b'<' | b'>' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'{' | b'}')
     };
     let ok = !v.is_empty() && {
         let mut parts = v.splitn(2, |&b| b == b'@');
@@ -141,15 +142,9 @@ fn check_date(v: &[u8]) -> Result<(), &'static str> {
     let months: [&[u8]; 12] =
         [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
     let mut parts = v.split(|&b| b == b' ').filter(|p| !p.is_empty());
-    let (Some(wk), Some(day), Some(mon), Some(year), Some(time), Some(zone), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let (Some(wk), Some(day), Some(mon), Some(year), Some(time), Some(zone), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err("not an RFC 1123 date");
     };
     let digits = |s: &[u8], n: usize| s.len() == n && s.iter().all(u8::is_ascii_digit);

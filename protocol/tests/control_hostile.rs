@@ -48,13 +48,13 @@ fn any_single_byte_corruption_is_caught() {
 fn valid_crc_but_not_a_message_is_malformed() {
     let mut decoder = FrameDecoder::new();
     let cases: Vec<Vec<u8>> = vec![
-        vec![200],                       // no such variant
-        vec![10],                        // variant without its field
-        vec![10, 0x80],                  // varint cut short
+        vec![200],                                                                  // no such variant
+        vec![10],                                                                   // variant without its field
+        vec![10, 0x80],                                                             // varint cut short
         vec![10, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], // varint too long
-        vec![10, 5, 5],                  // trailing bytes
-        vec![0, 1],                      // Hello cut short
-        vec![],                          // nothing at all
+        vec![10, 5, 5],                                                             // trailing bytes
+        vec![0, 1],                                                                 // Hello cut short
+        vec![],                                                                     // nothing at all
     ];
     for body in cases {
         assert_eq!(then_good(&mut decoder, &frame_raw(&body)), vec![Err(FrameError::Malformed)], "{body:?}");
@@ -67,9 +67,7 @@ fn valid_crc_but_not_a_message_is_malformed() {
 #[test]
 fn values_over_capacity_are_refused_on_decode() {
     let mut decoder = FrameDecoder::new();
-    let decode_box = |decoder: &mut FrameDecoder, body: &[u8]| {
-        decode_all::<BoxMessage>(decoder, &[&frame_raw(body)])
-    };
+    let decode_box = |decoder: &mut FrameDecoder, body: &[u8]| decode_all::<BoxMessage>(decoder, &[&frame_raw(body)]);
     // Nine records where a batch holds eight.
     let n = CALL_RECORDS_PER_BATCH as u64 + 1;
     let mut body = vec![6];
@@ -157,7 +155,11 @@ fn random_garbage_never_panics_and_never_hides_the_next_frame() {
                 seed ^= seed << 13;
                 seed ^= seed >> 17;
                 seed ^= seed << 5;
-                if seed % 40 == 0 { 0 } else { seed as u8 }
+                if seed % 40 == 0 {
+                    0
+                } else {
+                    seed as u8
+                }
             })
             .collect();
         let mut bad = garbage.clone();

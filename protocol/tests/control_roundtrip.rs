@@ -43,11 +43,8 @@ fn every_cloud_message_roundtrips() {
 
 #[test]
 fn messages_at_full_capacity_fit_the_limits() {
-    let sizes: Vec<usize> = box_messages()
-        .iter()
-        .map(|m| pc(m).len())
-        .chain(cloud_messages().iter().map(|m| pc(m).len()))
-        .collect();
+    let sizes: Vec<usize> =
+        box_messages().iter().map(|m| pc(m).len()).chain(cloud_messages().iter().map(|m| pc(m).len())).collect();
     let largest = *sizes.iter().max().unwrap();
     eprintln!("message sizes at full capacity: {sizes:?}");
     assert!(largest <= MAX_MESSAGE_LEN, "largest message is {largest} bytes");
@@ -176,8 +173,10 @@ fn config_transfer_checks_order_and_completeness() {
     empty.extension_count = 0;
     empty.ring_group_count = 0;
     t.begin(&empty, None).unwrap();
-    assert_eq!(t.extensions(&ConfigExtensions { version: 12, first_index: 0, extensions: heapless::Vec::new() }),
-        Err(ConfigRejectReason::OutOfOrder));
+    assert_eq!(
+        t.extensions(&ConfigExtensions { version: 12, first_index: 0, extensions: heapless::Vec::new() }),
+        Err(ConfigRejectReason::OutOfOrder)
+    );
     t.begin(&empty, None).unwrap();
     assert_eq!(t.end(&ConfigEnd { version: 12 }), Ok(12));
 }
@@ -187,10 +186,7 @@ fn bounded_text_and_digests_say_what_is_wrong() {
     assert_eq!(bounded::<4>("8123"), Ok(s("8123")));
     assert_eq!(bounded::<4>("81234"), Err(TooLong { len: 5, capacity: 4 }));
     assert!(EnrollmentToken::new(&"x".repeat(MAX_TOKEN_LEN + 1)).is_err());
-    assert_eq!(
-        Ha1Md5::from_hex("abc"),
-        Err(HexDigestError::WrongLength { expected: 32, found: 3 })
-    );
+    assert_eq!(Ha1Md5::from_hex("abc"), Err(HexDigestError::WrongLength { expected: 32, found: 3 }));
     assert_eq!(Ha1Md5::from_hex(&"g".repeat(32)), Err(HexDigestError::NotHex));
     assert_eq!(Ha1Md5::from_hex(&"AB".repeat(16)).unwrap().as_str(), "ab".repeat(16));
 }

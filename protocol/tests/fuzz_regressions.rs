@@ -17,7 +17,9 @@ fn forwarding_a_datagram_without_content_length_keeps_the_body() {
     let mut out = [0u8; 1024];
     let n = Forward::new().push_via(b"SIP/2.0/TCP box;branch=z9hG4bK1").write(&m, &mut out).expect("fits");
     let mut h2 = [Header::EMPTY; 16];
-    let Ok(Status::Complete(copy)) = parse(&out[..n], &mut h2, Framing::Stream, &ParseConfig::DEFAULT) else { panic!() };
+    let Ok(Status::Complete(copy)) = parse(&out[..n], &mut h2, Framing::Stream, &ParseConfig::DEFAULT) else {
+        panic!()
+    };
     assert_eq!(copy.body, m.body);
     assert_eq!(copy.content_length, Some(m.body.len()));
 }

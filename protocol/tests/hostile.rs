@@ -4,11 +4,8 @@
 use carillon_protocol::write::Forward;
 use carillon_protocol::{parse, validate, Framing, Header, HeaderKind, ParseConfig, ParseError, Status};
 
-const MESSAGES: [&[u8]; 3] = [
-    include_bytes!("data/invite.sip"),
-    include_bytes!("data/register.sip"),
-    include_bytes!("data/ok200.sip"),
-];
+const MESSAGES: [&[u8]; 3] =
+    [include_bytes!("data/invite.sip"), include_bytes!("data/register.sip"), include_bytes!("data/ok200.sip")];
 
 fn torture() -> Vec<Vec<u8>> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/sip-torture");

@@ -4,11 +4,8 @@
 
 use carillon_protocol::{parse, validate, Contact, Framing, Header, ParseConfig, Status};
 
-const MESSAGES: [&[u8]; 3] = [
-    include_bytes!("data/invite.sip"),
-    include_bytes!("data/register.sip"),
-    include_bytes!("data/ok200.sip"),
-];
+const MESSAGES: [&[u8]; 3] =
+    [include_bytes!("data/invite.sip"), include_bytes!("data/register.sip"), include_bytes!("data/ok200.sip")];
 
 /// Everything a proxy reads from a message; returns a checksum so nothing is optimised away.
 fn read_all(bytes: &[u8]) -> usize {

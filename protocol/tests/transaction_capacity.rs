@@ -12,7 +12,9 @@ use transaction_support::*;
 fn full_table_refuses_then_reuses_rows() {
     let mut t: Transactions<2> = Transactions::new(Config::DEFAULT);
     let a = request("OPTIONS", "z9hG4bKfa");
-    let Ok(Received::New { handle: ha, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Udp, &a) else { panic!() };
+    let Ok(Received::New { handle: ha, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Udp, &a) else {
+        panic!()
+    };
     let _hb = t.start_client(ms(0), cloud(), Transport::Udp, &request("OPTIONS", "z9hG4bKfb")).unwrap();
     assert_eq!(t.len(), 2);
 
@@ -28,14 +30,19 @@ fn full_table_refuses_then_reuses_rows() {
     t.respond(ms(3), ha, &response(&a, 200, "OK", Some("t"))).unwrap();
     t.terminate(ha).unwrap();
     assert_eq!(t.len(), 2);
-    assert_eq!(feed_request(&mut t, ms(4), phone(), Transport::Udp, &request("OPTIONS", "z9hG4bKfe")), Err(Error::Full));
+    assert_eq!(
+        feed_request(&mut t, ms(4), phone(), Transport::Udp, &request("OPTIONS", "z9hG4bKfe")),
+        Err(Error::Full)
+    );
     transmits(&mut t);
     let evs = events(&mut t);
     assert_eq!(evs.last(), Some(&Event::Terminated { handle: ha }));
     assert_eq!(t.len(), 1);
 
     // The row is reused, with a new handle; the old one is dead.
-    let Ok(Received::New { handle: hc, .. }) = feed_request(&mut t, ms(5), phone(), Transport::Udp, &request("OPTIONS", "z9hG4bKff")) else {
+    let Ok(Received::New { handle: hc, .. }) =
+        feed_request(&mut t, ms(5), phone(), Transport::Udp, &request("OPTIONS", "z9hG4bKff"))
+    else {
         panic!()
     };
     assert_eq!(hc.index(), ha.index());
@@ -70,7 +77,9 @@ fn oversized_messages_are_too_large_and_change_nothing() {
 
     // A response too large to keep: refused, the transaction stays as it was and the proxy
     // can send a shorter one.
-    let Ok(Received::New { handle: h, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Udp, &small) else { panic!() };
+    let Ok(Received::New { handle: h, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Udp, &small) else {
+        panic!()
+    };
     let big_resp = padded(response(&small, 200, "OK", Some("x")));
     assert_eq!(t.respond(ms(1), h, &big_resp), Err(Error::TooLarge));
     assert_eq!(t.state(h), Some(State::Proceeding));

@@ -55,8 +55,11 @@ fn answer(t: &mut Table, now: carillon_protocol::Instant, h: Handle, msg: &Messa
 /// Hands `bytes` to the table as whatever it parses as, checking the result is defined.
 fn feed(t: &mut Table, now: carillon_protocol::Instant, bytes: &[u8], transport: Transport) {
     let mut headers = [Header::EMPTY; 64];
-    let Ok(Status::Complete(msg)) = parse(bytes, &mut headers, Framing::Datagram, &ParseConfig::DEFAULT) else { return };
-    let r = if msg.is_request() { t.handle_request(now, phone(), transport, &msg) } else { t.handle_response(now, &msg) };
+    let Ok(Status::Complete(msg)) = parse(bytes, &mut headers, Framing::Datagram, &ParseConfig::DEFAULT) else {
+        return;
+    };
+    let r =
+        if msg.is_request() { t.handle_request(now, phone(), transport, &msg) } else { t.handle_response(now, &msg) };
     match r {
         Ok(Received::New { handle, .. }) => answer(t, now, handle, &msg),
         Ok(_) => {}

@@ -31,7 +31,8 @@ fn non_2xx_final_is_acked_and_ack_resent_until_timer_d() {
 
     // The response as the next hop sends it: only our Via is left.
     let busy = response(&invite, 486, "Busy Here", Some("uas-tag"));
-    let busy = String::from_utf8(busy).unwrap().replace(", SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKphone", "").into_bytes();
+    let busy =
+        String::from_utf8(busy).unwrap().replace(", SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKphone", "").into_bytes();
     assert_eq!(feed_response(&mut t, ms(300), &busy), Ok(Received::Response(h)));
     assert_eq!(events(&mut t), [Event::Response { handle: h, code: 486 }]);
     assert_eq!(t.state(h), Some(State::Completed));
@@ -53,9 +54,12 @@ fn non_2xx_final_is_acked_and_ack_resent_until_timer_d() {
     assert!(ack.ends_with("Content-Length: 0\r\n\r\n"));
     // It parses and validates as a request.
     let mut headers = [carillon_protocol::Header::EMPTY; 32];
-    let Ok(carillon_protocol::Status::Complete(m)) =
-        carillon_protocol::parse(&sent[0].bytes, &mut headers, carillon_protocol::Framing::Datagram, &Default::default())
-    else {
+    let Ok(carillon_protocol::Status::Complete(m)) = carillon_protocol::parse(
+        &sent[0].bytes,
+        &mut headers,
+        carillon_protocol::Framing::Datagram,
+        &Default::default(),
+    ) else {
         panic!("ACK does not parse")
     };
     carillon_protocol::validate(&m).unwrap();

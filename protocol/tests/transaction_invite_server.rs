@@ -14,7 +14,8 @@ use transaction_support::*;
 fn non_2xx_retransmitted_on_timer_g_until_ack_then_timer_i() {
     let mut t = Txns::new(Config::DEFAULT);
     let invite = request("INVITE", "z9hG4bKsrv1");
-    let Ok(Received::New { handle: h, cancels: None }) = feed_request(&mut t, ms(0), phone(), Transport::Udp, &invite) else {
+    let Ok(Received::New { handle: h, cancels: None }) = feed_request(&mut t, ms(0), phone(), Transport::Udp, &invite)
+    else {
         panic!()
     };
     assert_eq!(events(&mut t), [Event::Request { handle: h, cancels: None }]);
@@ -61,22 +62,31 @@ fn non_2xx_retransmitted_on_timer_g_until_ack_then_timer_i() {
 fn no_ack_timer_g_capped_then_timer_h() {
     let mut t = Txns::new(Config::DEFAULT);
     let invite = request("INVITE", "z9hG4bKnoack");
-    let Ok(Received::New { handle: h, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Udp, &invite) else { panic!() };
+    let Ok(Received::New { handle: h, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Udp, &invite) else {
+        panic!()
+    };
     events(&mut t);
     t.respond(ms(0), h, &response(&invite, 603, "Decline", Some("d"))).unwrap();
     transmits(&mut t);
     let (sent, evs) = run_until(&mut t, ms(40_000));
     let times: Vec<u64> = sent.iter().map(|(at, _)| at.as_millis()).collect();
     assert_eq!(times, [500, 1_500, 3_500, 7_500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500]);
-    assert_eq!(evs, [(ms(32_000), Event::Timeout { handle: h, timer: Timer::H }), (ms(32_000), Event::Terminated { handle: h })]);
+    assert_eq!(
+        evs,
+        [(ms(32_000), Event::Timeout { handle: h, timer: Timer::H }), (ms(32_000), Event::Terminated { handle: h })]
+    );
 }
 
 #[test]
 fn over_tcp_no_timer_g_and_timer_i_zero() {
     let mut t = Txns::new(Config::DEFAULT);
-    let invite = request_via("INVITE", "SIP/2.0/TCP 10.0.0.5:5060;branch=z9hG4bKtcp", 1, "<sip:102@school.example>", "c");
-    let ack = request_via("ACK", "SIP/2.0/TCP 10.0.0.5:5060;branch=z9hG4bKtcp", 1, "<sip:102@school.example>;tag=t", "c");
-    let Ok(Received::New { handle: h, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Tcp, &invite) else { panic!() };
+    let invite =
+        request_via("INVITE", "SIP/2.0/TCP 10.0.0.5:5060;branch=z9hG4bKtcp", 1, "<sip:102@school.example>", "c");
+    let ack =
+        request_via("ACK", "SIP/2.0/TCP 10.0.0.5:5060;branch=z9hG4bKtcp", 1, "<sip:102@school.example>;tag=t", "c");
+    let Ok(Received::New { handle: h, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Tcp, &invite) else {
+        panic!()
+    };
     t.respond(ms(0), h, &response(&invite, 480, "Temporarily Unavailable", Some("t"))).unwrap();
     assert_eq!(transmits(&mut t).len(), 1);
     assert_eq!(t.poll_timeout(), Some(ms(32_000)), "only Timer H");
@@ -90,7 +100,9 @@ fn over_tcp_no_timer_g_and_timer_i_zero() {
 fn two_xx_moves_to_accepted_per_rfc_6026() {
     let mut t = Txns::new(Config::DEFAULT);
     let invite = request("INVITE", "z9hG4bKanswer");
-    let Ok(Received::New { handle: h, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Udp, &invite) else { panic!() };
+    let Ok(Received::New { handle: h, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Udp, &invite) else {
+        panic!()
+    };
     events(&mut t);
     let ok = response(&invite, 200, "OK", Some("a"));
     t.respond(ms(100), h, &ok).unwrap();
@@ -107,7 +119,13 @@ fn two_xx_moves_to_accepted_per_rfc_6026() {
     assert_eq!(transmits(&mut t).len(), 1);
     assert_eq!(t.respond(ms(600), h, &response(&invite, 500, "Oops", Some("a"))), Err(Error::WrongState));
     // The ACK for a 2xx has its own branch: no transaction has it, the TU routes it.
-    let ack = request_via("ACK", "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKack2xx", 1, "<sip:102@school.example>;tag=a", "call-1@10.0.0.5");
+    let ack = request_via(
+        "ACK",
+        "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKack2xx",
+        1,
+        "<sip:102@school.example>;tag=a",
+        "call-1@10.0.0.5",
+    );
     assert_eq!(feed_request(&mut t, ms(700), phone(), Transport::Udp, &ack), Ok(Received::Ack(None)));
     // One with the INVITE's branch reaches the TU through the transaction.
     let ack_same = request("ACK", "z9hG4bKanswer");
@@ -121,7 +139,9 @@ fn two_xx_moves_to_accepted_per_rfc_6026() {
 fn one_final_response_only() {
     let mut t = Txns::new(Config::DEFAULT);
     let invite = request("INVITE", "z9hG4bKtwice");
-    let Ok(Received::New { handle: h, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Udp, &invite) else { panic!() };
+    let Ok(Received::New { handle: h, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Udp, &invite) else {
+        panic!()
+    };
     t.respond(ms(0), h, &response(&invite, 404, "Not Found", Some("n"))).unwrap();
     assert_eq!(t.respond(ms(1), h, &response(&invite, 200, "OK", Some("n"))), Err(Error::WrongState));
     assert_eq!(t.respond(ms(1), h, &response(&invite, 180, "Ringing", Some("n"))), Err(Error::WrongState));
@@ -132,7 +152,9 @@ fn one_final_response_only() {
 fn non_invite_server_trying_completed_timer_j() {
     let mut t = Txns::new(Config::DEFAULT);
     let register = request("REGISTER", "z9hG4bKreg1");
-    let Ok(Received::New { handle: h, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Udp, &register) else { panic!() };
+    let Ok(Received::New { handle: h, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Udp, &register) else {
+        panic!()
+    };
     assert_eq!(t.state(h), Some(State::Trying));
     // Trying: a retransmission is absorbed with nothing to send.
     assert_eq!(feed_request(&mut t, ms(500), phone(), Transport::Udp, &register), Ok(Received::Retransmission(h)));
@@ -155,7 +177,9 @@ fn non_invite_server_trying_completed_timer_j() {
 fn non_invite_server_over_tcp_timer_j_zero() {
     let mut t = Txns::new(Config::DEFAULT);
     let options = request("OPTIONS", "z9hG4bKo");
-    let Ok(Received::New { handle: h, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Tcp, &options) else { panic!() };
+    let Ok(Received::New { handle: h, .. }) = feed_request(&mut t, ms(0), phone(), Transport::Tcp, &options) else {
+        panic!()
+    };
     t.respond(ms(5), h, &response(&options, 200, "OK", Some("o"))).unwrap();
     assert_eq!(t.poll_timeout(), Some(ms(5)));
     // Even if the runtime runs the timer before sending, the response is not lost.

@@ -40,18 +40,48 @@ fn retransmission_absorbed_and_last_response_resent() {
 #[test]
 fn branch_sent_by_and_method_all_count() {
     let mut t = Txns::new(Config::DEFAULT);
-    let a = new_handle(feed_request(&mut t, ms(0), phone(), Transport::Udp, &request_via("OPTIONS", &via("10.0.0.5:5060", "z9hG4bKk1"), 1, TO, CALL)));
+    let a = new_handle(feed_request(
+        &mut t,
+        ms(0),
+        phone(),
+        Transport::Udp,
+        &request_via("OPTIONS", &via("10.0.0.5:5060", "z9hG4bKk1"), 1, TO, CALL),
+    ));
     // Branches compare case-insensitively after the cookie (§7.3.1: tokens).
     assert_eq!(
-        feed_request(&mut t, ms(1), phone(), Transport::Udp, &request_via("OPTIONS", &via("10.0.0.5:5060", "z9hG4bKK1"), 1, TO, CALL)),
+        feed_request(
+            &mut t,
+            ms(1),
+            phone(),
+            Transport::Udp,
+            &request_via("OPTIONS", &via("10.0.0.5:5060", "z9hG4bKK1"), 1, TO, CALL)
+        ),
         Ok(Received::Retransmission(a))
     );
     // Another sent-by with the same branch: another transaction.
-    let b = new_handle(feed_request(&mut t, ms(2), phone(), Transport::Udp, &request_via("OPTIONS", &via("10.0.0.6:5060", "z9hG4bKk1"), 1, TO, CALL)));
+    let b = new_handle(feed_request(
+        &mut t,
+        ms(2),
+        phone(),
+        Transport::Udp,
+        &request_via("OPTIONS", &via("10.0.0.6:5060", "z9hG4bKk1"), 1, TO, CALL),
+    ));
     // Another port is another sent-by too.
-    let c = new_handle(feed_request(&mut t, ms(3), phone(), Transport::Udp, &request_via("OPTIONS", &via("10.0.0.5:5070", "z9hG4bKk1"), 1, TO, CALL)));
+    let c = new_handle(feed_request(
+        &mut t,
+        ms(3),
+        phone(),
+        Transport::Udp,
+        &request_via("OPTIONS", &via("10.0.0.5:5070", "z9hG4bKk1"), 1, TO, CALL),
+    ));
     // Another method with the same branch and sent-by: another transaction.
-    let d = new_handle(feed_request(&mut t, ms(4), phone(), Transport::Udp, &request_via("INFO", &via("10.0.0.5:5060", "z9hG4bKk1"), 1, TO, CALL)));
+    let d = new_handle(feed_request(
+        &mut t,
+        ms(4),
+        phone(),
+        Transport::Udp,
+        &request_via("INFO", &via("10.0.0.5:5060", "z9hG4bKk1"), 1, TO, CALL),
+    ));
     let all = [a, b, c, d];
     for (i, x) in all.iter().enumerate() {
         for y in &all[i + 1..] {
@@ -67,14 +97,22 @@ fn cancel_is_its_own_transaction_and_finds_its_invite() {
     let invite = request("INVITE", "z9hG4bKcx");
     let inv = new_handle(feed_request(&mut t, ms(0), phone(), Transport::Udp, &invite));
     let cancel = request("CANCEL", "z9hG4bKcx");
-    let Ok(Received::New { handle: can, cancels }) = feed_request(&mut t, ms(100), phone(), Transport::Udp, &cancel) else { panic!() };
+    let Ok(Received::New { handle: can, cancels }) = feed_request(&mut t, ms(100), phone(), Transport::Udp, &cancel)
+    else {
+        panic!()
+    };
     assert_ne!(can, inv);
     assert_eq!(cancels, Some(inv));
-    assert_eq!(events(&mut t), [Event::Request { handle: inv, cancels: None }, Event::Request { handle: can, cancels: Some(inv) }]);
+    assert_eq!(
+        events(&mut t),
+        [Event::Request { handle: inv, cancels: None }, Event::Request { handle: can, cancels: Some(inv) }]
+    );
     // The CANCEL's retransmission reaches the CANCEL transaction, not the INVITE.
     assert_eq!(feed_request(&mut t, ms(600), phone(), Transport::Udp, &cancel), Ok(Received::Retransmission(can)));
     // A CANCEL with a branch no INVITE has cancels nothing (the proxy answers 481).
-    let Ok(Received::New { cancels: None, .. }) = feed_request(&mut t, ms(700), phone(), Transport::Udp, &request("CANCEL", "z9hG4bKnone")) else {
+    let Ok(Received::New { cancels: None, .. }) =
+        feed_request(&mut t, ms(700), phone(), Transport::Udp, &request("CANCEL", "z9hG4bKnone"))
+    else {
         panic!()
     };
     // Once the INVITE is answered, a CANCEL still finds it (the proxy answers the CANCEL 200
@@ -82,7 +120,9 @@ fn cancel_is_its_own_transaction_and_finds_its_invite() {
     let mut t = Txns::new(Config::DEFAULT);
     let inv = new_handle(feed_request(&mut t, ms(0), phone(), Transport::Udp, &invite));
     t.respond(ms(800), inv, &response(&invite, 487, "Request Terminated", Some("x"))).unwrap();
-    let Ok(Received::New { cancels, .. }) = feed_request(&mut t, ms(900), phone(), Transport::Udp, &cancel) else { panic!() };
+    let Ok(Received::New { cancels, .. }) = feed_request(&mut t, ms(900), phone(), Transport::Udp, &cancel) else {
+        panic!()
+    };
     assert_eq!(cancels, Some(inv));
 }
 
@@ -93,16 +133,25 @@ fn ack_matches_only_its_invite() {
     let h = new_handle(feed_request(&mut t, ms(0), phone(), Transport::Udp, &invite));
     t.respond(ms(1), h, &response(&invite, 404, "Not Found", Some("n"))).unwrap();
     // An ACK with another branch, or from another sent-by, is not this transaction's.
-    assert_eq!(feed_request(&mut t, ms(2), phone(), Transport::Udp, &request("ACK", "z9hG4bKa2")), Ok(Received::Ack(None)));
+    assert_eq!(
+        feed_request(&mut t, ms(2), phone(), Transport::Udp, &request("ACK", "z9hG4bKa2")),
+        Ok(Received::Ack(None))
+    );
     let elsewhere = request_via("ACK", &via("10.0.0.99", "z9hG4bKa1"), 1, TO, CALL);
     assert_eq!(feed_request(&mut t, ms(3), phone(), Transport::Udp, &elsewhere), Ok(Received::Ack(None)));
     assert_eq!(t.state(h), Some(State::Completed));
-    assert_eq!(feed_request(&mut t, ms(4), phone(), Transport::Udp, &request("ACK", "z9hG4bKa1")), Ok(Received::AckAbsorbed(h)));
+    assert_eq!(
+        feed_request(&mut t, ms(4), phone(), Transport::Udp, &request("ACK", "z9hG4bKa1")),
+        Ok(Received::AckAbsorbed(h))
+    );
     assert_eq!(t.state(h), Some(State::Confirmed));
     // An ACK never matches a non-INVITE transaction with the same branch.
     let mut t = Txns::new(Config::DEFAULT);
     let _ = new_handle(feed_request(&mut t, ms(0), phone(), Transport::Udp, &request("OPTIONS", "z9hG4bKa3")));
-    assert_eq!(feed_request(&mut t, ms(1), phone(), Transport::Udp, &request("ACK", "z9hG4bKa3")), Ok(Received::Ack(None)));
+    assert_eq!(
+        feed_request(&mut t, ms(1), phone(), Transport::Udp, &request("ACK", "z9hG4bKa3")),
+        Ok(Received::Ack(None))
+    );
 }
 
 #[test]
@@ -123,7 +172,9 @@ fn rfc_2543_fallback_without_magic_cookie() {
 
     // CANCEL: same fields, method ignored.
     let cancel = request_via("CANCEL", old_via, 5, TO, "old-1@10.0.0.7");
-    let Ok(Received::New { cancels, .. }) = feed_request(&mut t, ms(800), phone(), Transport::Udp, &cancel) else { panic!() };
+    let Ok(Received::New { cancels, .. }) = feed_request(&mut t, ms(800), phone(), Transport::Udp, &cancel) else {
+        panic!()
+    };
     assert_eq!(cancels, Some(h));
 
     // ACK: the To tag must be the one of the response the transaction sent.
@@ -150,7 +201,10 @@ fn responses_match_by_branch_and_cseq_method() {
     assert_ne!(inv, can);
     // The CANCEL's 200 goes to the CANCEL; the INVITE's 487 to the INVITE.
     assert_eq!(feed_response(&mut t, ms(20), &response(&cancel, 200, "OK", Some("u"))), Ok(Received::Response(can)));
-    assert_eq!(feed_response(&mut t, ms(30), &response(&invite, 487, "Request Terminated", Some("u"))), Ok(Received::Response(inv)));
+    assert_eq!(
+        feed_response(&mut t, ms(30), &response(&invite, 487, "Request Terminated", Some("u"))),
+        Ok(Received::Response(inv))
+    );
     assert_eq!(
         events(&mut t),
         [Event::Response { handle: can, code: 200 }, Event::Response { handle: inv, code: 487 }]
@@ -159,7 +213,10 @@ fn responses_match_by_branch_and_cseq_method() {
     let bye_resp = with_cseq_method(&response(&invite, 200, "OK", Some("u")), "INVITE", "BYE");
     assert_eq!(feed_response(&mut t, ms(40), &bye_resp), Ok(Received::Stray));
     // Unknown branch: stray, counted.
-    assert_eq!(feed_response(&mut t, ms(50), &response(&request("INVITE", "z9hG4bKelse"), 200, "OK", Some("u"))), Ok(Received::Stray));
+    assert_eq!(
+        feed_response(&mut t, ms(50), &response(&request("INVITE", "z9hG4bKelse"), 200, "OK", Some("u"))),
+        Ok(Received::Stray)
+    );
     assert_eq!(t.stats().stray_responses, 2);
     // A second client transaction with the same branch and method is refused.
     assert!(matches!(t.start_client(ms(60), cloud(), Transport::Udp, &invite), Err(Error::Invalid(_))));
@@ -168,7 +225,8 @@ fn responses_match_by_branch_and_cseq_method() {
 #[test]
 fn messages_that_cannot_be_matched() {
     let mut t = Txns::new(Config::DEFAULT);
-    let no_via = b"OPTIONS sip:x SIP/2.0\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n";
+    let no_via =
+        b"OPTIONS sip:x SIP/2.0\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n";
     let r = feed_request(&mut t, ms(0), phone(), Transport::Udp, no_via);
     assert!(matches!(r, Err(Error::Malformed(_))), "{r:?}");
     assert_eq!(r.unwrap_err().status(), Some(400));

@@ -19,7 +19,10 @@ fn timer_e_doubles_to_t2_then_timer_f() {
     // 0.5, 1, 2, 4 s apart, then capped at T2 = 4 s.
     assert_eq!(times, [500, 1_500, 3_500, 7_500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500]);
     assert!(sent.iter().all(|(_, s)| s.bytes == options));
-    assert_eq!(evs, [(ms(32_000), Event::Timeout { handle: h, timer: Timer::F }), (ms(32_000), Event::Terminated { handle: h })]);
+    assert_eq!(
+        evs,
+        [(ms(32_000), Event::Timeout { handle: h, timer: Timer::F }), (ms(32_000), Event::Terminated { handle: h })]
+    );
 }
 
 #[test]

@@ -65,8 +65,7 @@ impl IntoResponse for AppError {
         let (status, message) = match self {
             AppError::Unauthorized => {
                 let body = Json(json!({ "error": "missing or invalid bearer token" }));
-                return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], body)
-                    .into_response();
+                return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response();
             }
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, m),

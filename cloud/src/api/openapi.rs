@@ -43,40 +43,117 @@ pub const OPERATIONS: &[Operation] = &[
     op("patch", "/v1/bodies/{id}", "Rename an organising body (operator)", Some("BodyName"), 200, Some("Body")),
     op("delete", "/v1/bodies/{id}", "Delete a body without sites (operator)", None, 204, None),
     op("get", "/v1/bodies/{id}/tokens", "List a body's API tokens (operator)", None, 200, Some("[BodyToken]")),
-    op("post", "/v1/bodies/{id}/tokens", "Issue a body API token, shown once (operator)", Some("TokenLabel"), 201, Some("IssuedBodyToken")),
+    op(
+        "post",
+        "/v1/bodies/{id}/tokens",
+        "Issue a body API token, shown once (operator)",
+        Some("TokenLabel"),
+        201,
+        Some("IssuedBodyToken"),
+    ),
     op("delete", "/v1/bodies/{id}/tokens/{token_id}", "Revoke a body API token (operator)", None, 204, None),
-    op("get", "/v1/bodies/{id}/statements/{month}", "Monthly statement of a body (month YYYY-MM, UTC)", None, 200, Some("Statement")),
+    op(
+        "get",
+        "/v1/bodies/{id}/statements/{month}",
+        "Monthly statement of a body (month YYYY-MM, UTC)",
+        None,
+        200,
+        Some("Statement"),
+    ),
     op("get", "/v1/sites", "List sites (query: body_id)", None, 200, Some("[Site]")),
     op("post", "/v1/sites", "Create a site (school or central office)", Some("NewSite"), 201, Some("Site")),
     op("get", "/v1/sites/{id}", "Get a site", None, 200, Some("Site")),
     op("patch", "/v1/sites/{id}", "Change a site", Some("SitePatch"), 200, Some("Site")),
     op("delete", "/v1/sites/{id}", "Delete a site without boxes or call records", None, 204, None),
-    op("get", "/v1/sites/{id}/statements/{month}", "Monthly statement of a site (month YYYY-MM, UTC)", None, 200, Some("Statement")),
+    op(
+        "get",
+        "/v1/sites/{id}/statements/{month}",
+        "Monthly statement of a site (month YYYY-MM, UTC)",
+        None,
+        200,
+        Some("Statement"),
+    ),
     op("get", "/v1/sites/{id}/extensions", "List a site's extensions", None, 200, Some("[Extension]")),
-    op("post", "/v1/sites/{id}/extensions", "Create an extension; the SIP password is shown once", Some("NewExtension"), 201, Some("CreatedExtension")),
+    op(
+        "post",
+        "/v1/sites/{id}/extensions",
+        "Create an extension; the SIP password is shown once",
+        Some("NewExtension"),
+        201,
+        Some("CreatedExtension"),
+    ),
     op("get", "/v1/extensions/{id}", "Get an extension (never its password)", None, 200, Some("Extension")),
-    op("patch", "/v1/extensions/{id}", "Change an extension's number or name", Some("ExtensionPatch"), 200, Some("Extension")),
+    op(
+        "patch",
+        "/v1/extensions/{id}",
+        "Change an extension's number or name",
+        Some("ExtensionPatch"),
+        200,
+        Some("Extension"),
+    ),
     op("delete", "/v1/extensions/{id}", "Delete an extension", None, 204, None),
-    op("post", "/v1/extensions/{id}/credential", "Reset the SIP password; the new one is shown once", None, 200, Some("CreatedExtension")),
+    op(
+        "post",
+        "/v1/extensions/{id}/credential",
+        "Reset the SIP password; the new one is shown once",
+        None,
+        200,
+        Some("CreatedExtension"),
+    ),
     op("get", "/v1/sites/{id}/ring-groups", "List a site's ring groups", None, 200, Some("[RingGroup]")),
     op("post", "/v1/sites/{id}/ring-groups", "Create a ring group", Some("NewRingGroup"), 201, Some("RingGroup")),
     op("get", "/v1/ring-groups/{id}", "Get a ring group", None, 200, Some("RingGroup")),
-    op("patch", "/v1/ring-groups/{id}", "Change a ring group (members replace the list)", Some("RingGroupPatch"), 200, Some("RingGroup")),
+    op(
+        "patch",
+        "/v1/ring-groups/{id}",
+        "Change a ring group (members replace the list)",
+        Some("RingGroupPatch"),
+        200,
+        Some("RingGroup"),
+    ),
     op("delete", "/v1/ring-groups/{id}", "Delete a ring group", None, 204, None),
     op("get", "/v1/dids", "List DIDs (query: site_id)", None, 200, Some("[Did]")),
     op("post", "/v1/dids", "Create a DID (operator)", Some("NewDid"), 201, Some("Did")),
     op("get", "/v1/dids/{id}", "Get a DID", None, 200, Some("Did")),
-    op("patch", "/v1/dids/{id}", "Point a DID at another extension or ring group of its site", Some("DidPatch"), 200, Some("Did")),
+    op(
+        "patch",
+        "/v1/dids/{id}",
+        "Point a DID at another extension or ring group of its site",
+        Some("DidPatch"),
+        200,
+        Some("Did"),
+    ),
     op("delete", "/v1/dids/{id}", "Delete a DID (operator)", None, 204, None),
     op("get", "/v1/sites/{id}/boxes", "List a site's boxes with status", None, 200, Some("[Box]")),
-    op("post", "/v1/sites/{id}/boxes", "Create a box; its one-time enrollment token is shown once", Some("NewBox"), 201, Some("IssuedEnrollment")),
+    op(
+        "post",
+        "/v1/sites/{id}/boxes",
+        "Create a box; its one-time enrollment token is shown once",
+        Some("NewBox"),
+        201,
+        Some("IssuedEnrollment"),
+    ),
     op("get", "/v1/boxes", "List boxes with status (query: site_id)", None, 200, Some("[Box]")),
     op("get", "/v1/boxes/{id}", "Get a box and its status", None, 200, Some("Box")),
     op("delete", "/v1/boxes/{id}", "Delete a box that uploaded no call records", None, 204, None),
-    op("post", "/v1/boxes/{id}/enrollment-token", "Issue a new one-time enrollment token", None, 201, Some("IssuedEnrollment")),
+    op(
+        "post",
+        "/v1/boxes/{id}/enrollment-token",
+        "Issue a new one-time enrollment token",
+        None,
+        201,
+        Some("IssuedEnrollment"),
+    ),
     op("get", "/v1/tariffs", "List tariffs", None, 200, Some("[Tariff]")),
     op("put", "/v1/tariffs/{class}", "Set a class's tariff (operator)", Some("TariffBody"), 200, Some("Tariff")),
-    op("get", "/v1/call-records", "List call records (query: site_id, body_id, from, to, class, limit, cursor)", None, 200, Some("RecordPage")),
+    op(
+        "get",
+        "/v1/call-records",
+        "List call records (query: site_id, body_id, from, to, class, limit, cursor)",
+        None,
+        200,
+        Some("RecordPage"),
+    ),
     op("get", "/v1/call-records/{id}", "Get a call record", None, 200, Some("CallRecord")),
 ];
 
@@ -101,28 +178,44 @@ fn schemas() -> Value {
         "kind": { "type": "string", "enum": ["extension", "ring_group"] }, "id": int } });
     let kind = json!({ "type": "string", "enum": ["school", "central_office"] });
     let members = json!({ "type": "array", "items": int });
-    let line = object(&["class", "calls", "billed_secs", "cost_micros"],
-        json!({ "class": class, "calls": int, "billed_secs": int, "cost_micros": int }));
-    let subtotal = object(&["site_id", "code", "name", "total_micros"],
-        json!({ "site_id": int, "code": s, "name": s, "total_micros": int }));
+    let line = object(
+        &["class", "calls", "billed_secs", "cost_micros"],
+        json!({ "class": class, "calls": int, "billed_secs": int, "cost_micros": int }),
+    );
+    let subtotal = object(
+        &["site_id", "code", "name", "total_micros"],
+        json!({ "site_id": int, "code": s, "name": s, "total_micros": int }),
+    );
     let body = object(&["id", "name", "created_at"], json!({ "id": int, "name": s, "created_at": int }));
-    let box_info = object(&["id", "site_id", "name", "enrolled", "online", "survival_secs", "acked_seq"], json!({
+    let box_info = object(
+        &["id", "site_id", "name", "enrolled", "online", "survival_secs", "acked_seq"],
+        json!({
         "id": int, "site_id": int, "name": s, "enrolled": { "type": "boolean" }, "enrolled_at": opt_int,
         "enrollment_expires_at": opt_int, "online": { "type": "boolean" }, "last_seen_at": opt_int,
         "survival_secs": int, "firmware_version": opt_s, "acked_seq": int, "mode": opt_s,
-        "config_applied_version": opt_int, "config_rejection": opt_s, "created_at": int }));
-    let extension_props = json!({ "id": int, "site_id": int, "number": s, "sip_username": s, "display_name": s, "created_at": int });
+        "config_applied_version": opt_int, "config_rejection": opt_s, "created_at": int }),
+    );
+    let extension_props =
+        json!({ "id": int, "site_id": int, "number": s, "sip_username": s, "display_name": s, "created_at": int });
     let mut created_ext = extension_props.clone();
     if let Some(m) = created_ext.as_object_mut() {
-        m.insert("sip_password".into(), json!({ "type": "string", "description": "Shown once; only HA1 digests are stored" }));
+        m.insert(
+            "sip_password".into(),
+            json!({ "type": "string", "description": "Shown once; only HA1 digests are stored" }),
+        );
     }
-    let record = object(&["id", "site_id", "caller", "callee", "class", "started_at", "ended_at", "outcome", "cost_micros"], json!({
+    let record = object(
+        &["id", "site_id", "caller", "callee", "class", "started_at", "ended_at", "outcome", "cost_micros"],
+        json!({
         "id": int, "site_id": int, "box_id": opt_int, "box_seq": opt_int, "caller": s, "callee": s, "class": class,
         "started_at": int, "answered_at": opt_int, "ended_at": int, "duration_secs": int, "billed_secs": int,
         "outcome": { "type": "string", "enum": ["answered", "no_answer", "busy", "cancelled", "failed"] },
-        "cost_micros": int }));
-    let tariff = object(&["class", "price_micros_per_sec", "min_secs", "increment_secs"],
-        json!({ "class": class, "price_micros_per_sec": int, "min_secs": int, "increment_secs": int }));
+        "cost_micros": int }),
+    );
+    let tariff = object(
+        &["class", "price_micros_per_sec", "min_secs", "increment_secs"],
+        json!({ "class": class, "price_micros_per_sec": int, "min_secs": int, "increment_secs": int }),
+    );
     json!({
         "Error": object(&["error"], json!({ "error": s })),
         "Body": body,
@@ -158,7 +251,11 @@ fn parameters(path: &str) -> Vec<Value> {
     path.split('/')
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         .map(|name| {
-            let schema = if matches!(name, "month" | "class") { json!({ "type": "string" }) } else { json!({ "type": "integer", "format": "int64" }) };
+            let schema = if matches!(name, "month" | "class") {
+                json!({ "type": "string" })
+            } else {
+                json!({ "type": "integer", "format": "int64" })
+            };
             json!({ "name": name, "in": "path", "required": true, "schema": schema })
         })
         .collect()
@@ -175,13 +272,19 @@ pub fn document() -> Value {
             operation.insert("parameters".into(), Value::Array(params));
         }
         if let Some(req) = o.request {
-            operation.insert("requestBody".into(), json!({ "required": true, "content": { "application/json": { "schema": schema_ref(req) } } }));
+            operation.insert(
+                "requestBody".into(),
+                json!({ "required": true, "content": { "application/json": { "schema": schema_ref(req) } } }),
+            );
         }
         let ok = match o.response {
-            Some(r) => json!({ "description": "Success", "content": { "application/json": { "schema": schema_ref(r) } } }),
+            Some(r) => {
+                json!({ "description": "Success", "content": { "application/json": { "schema": schema_ref(r) } } })
+            }
             None => json!({ "description": "Success" }),
         };
-        let error = json!({ "description": "Error", "content": { "application/json": { "schema": schema_ref("Error") } } });
+        let error =
+            json!({ "description": "Error", "content": { "application/json": { "schema": schema_ref("Error") } } });
         operation.insert("responses".into(), json!({ o.status.to_string(): ok, "default": error }));
         if o.path.starts_with("/v1/") {
             operation.insert("security".into(), json!([{ "bearer": [] }]));

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 
 use super::{openapi, AppError, AppState, Caller};
 use crate::model::{
-    Body, BodyToken, BoxInfo, CallRecord, CreatedExtension, Did, DidTarget, Extension, ExtensionPatch,
-    IssuedBodyToken, IssuedEnrollment, NewBox, NewDid, NewExtension, NewRingGroup, NewSite, RecordCursor,
-    RecordFilter, RecordPage, RingGroup, RingGroupPatch, Site, SitePatch, Statement,
+    Body, BodyToken, BoxInfo, CallRecord, CreatedExtension, Did, DidTarget, Extension, ExtensionPatch, IssuedBodyToken,
+    IssuedEnrollment, NewBox, NewDid, NewExtension, NewRingGroup, NewSite, RecordCursor, RecordFilter, RecordPage,
+    RingGroup, RingGroupPatch, Site, SitePatch, Statement,
 };
 use crate::rating::{DestinationClass, Tariff};
 use crate::store::{Month, StoreError};
@@ -481,7 +481,11 @@ pub(crate) async fn create_box(
     Ok(created(issued))
 }
 
-pub(crate) async fn get_box(State(st): State<AppState>, caller: Caller, ApiPath(id): ApiPath<i64>) -> ApiResult<BoxInfo> {
+pub(crate) async fn get_box(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<BoxInfo> {
     Ok(Json(st.box_for(caller, id).await?))
 }
 
@@ -575,13 +579,8 @@ pub(crate) async fn list_records(
         Some(c) => Some(RecordCursor::decode(c).ok_or_else(|| AppError::BadRequest("bad cursor".into()))?),
         None => None,
     };
-    let filter = RecordFilter {
-        site_id: q.site_id,
-        body_id: q.body_id.or(caller.body_filter()),
-        from: q.from,
-        to: q.to,
-        class,
-    };
+    let filter =
+        RecordFilter { site_id: q.site_id, body_id: q.body_id.or(caller.body_filter()), from: q.from, to: q.to, class };
     Ok(Json(st.store.list_records(&filter, cursor, q.limit.unwrap_or(100)).await?))
 }
 

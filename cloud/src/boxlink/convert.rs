@@ -1,8 +1,6 @@
 //! Conversions between the control link's wire types and the store's.
 
-use carillon_protocol::control::{
-    BoxCredential, CallOutcome, CallRecord, EnrollmentToken, Mode, CREDENTIAL_LEN,
-};
+use carillon_protocol::control::{BoxCredential, CallOutcome, CallRecord, EnrollmentToken, Mode, CREDENTIAL_LEN};
 
 use crate::model::{BoxCallRecord, CallEvent, Direction, Outcome};
 

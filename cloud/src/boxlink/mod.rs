@@ -212,7 +212,8 @@ impl BoxLink {
         if cfg.ping_interval_secs >= cfg.idle_timeout_secs {
             return Err(BoxLinkError::Config("ping_interval_secs must be below idle_timeout_secs".into()));
         }
-        let listener = TcpListener::bind(cfg.listen).await.map_err(|source| BoxLinkError::Bind { addr: cfg.listen, source })?;
+        let listener =
+            TcpListener::bind(cfg.listen).await.map_err(|source| BoxLinkError::Bind { addr: cfg.listen, source })?;
         let addr = listener.local_addr().map_err(|source| BoxLinkError::Bind { addr: cfg.listen, source })?;
         let initial = store.site_config_versions().await.unwrap_or_default();
         let (versions_tx, versions) = watch::channel(Arc::new(initial.into_iter().collect::<HashMap<_, _>>()));
@@ -323,8 +324,12 @@ async fn accept(shared: Arc<Shared>, listener: TcpListener, tls: Option<tokio_ru
 }
 
 /// Runs one connection: a session within the limit, else the limit's answer.
-async fn serve<S>(shared: Arc<Shared>, mut stream: S, peer: SocketAddr, permit: Option<tokio::sync::OwnedSemaphorePermit>)
-where
+async fn serve<S>(
+    shared: Arc<Shared>,
+    mut stream: S,
+    peer: SocketAddr,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let Some(_permit) = permit else {

@@ -4,9 +4,9 @@
 //! [`ConfigTransfer`]: carillon_protocol::control::ConfigTransfer
 
 use carillon_protocol::control::{
-    bounded, CloudMessage, ConfigBegin, ConfigEnd, ConfigExtensions, ConfigRingGroups, DialPlan,
-    Extension, HexDigest, RingGroup, EXTENSIONS_PER_CHUNK, MAX_DISPLAY_NAME_LEN,
-    MAX_EMERGENCY_NUMBERS, MAX_SITE_EXTENSIONS, MAX_SITE_RING_GROUPS, RING_GROUPS_PER_CHUNK,
+    bounded, CloudMessage, ConfigBegin, ConfigEnd, ConfigExtensions, ConfigRingGroups, DialPlan, Extension, HexDigest,
+    RingGroup, EXTENSIONS_PER_CHUNK, MAX_DISPLAY_NAME_LEN, MAX_EMERGENCY_NUMBERS, MAX_SITE_EXTENSIONS,
+    MAX_SITE_RING_GROUPS, RING_GROUPS_PER_CHUNK,
 };
 
 use crate::model::SiteConfig;
@@ -43,7 +43,8 @@ fn truncate(s: &str, max: usize) -> &str {
 
 /// Builds the messages that carry `cfg` to a box, in sending order.
 pub fn config_messages(cfg: &SiteConfig, plan: &NumberingPlan, realm: &str) -> Result<Vec<CloudMessage>, BuildError> {
-    let version = u32::try_from(cfg.version).map_err(|_| BuildError(format!("version {} out of range", cfg.version)))?;
+    let version =
+        u32::try_from(cfg.version).map_err(|_| BuildError(format!("version {} out of range", cfg.version)))?;
     if cfg.extensions.len() > usize::from(MAX_SITE_EXTENSIONS) {
         return Err(BuildError(format!("more than {MAX_SITE_EXTENSIONS} extensions")));
     }
@@ -90,7 +91,8 @@ pub fn config_messages(cfg: &SiteConfig, plan: &NumberingPlan, realm: &str) -> R
                 ha1_md5: HexDigest::from_hex(&e.ha1_md5).map_err(|err| BuildError(format!("stored MD5 HA1: {err}")))?,
                 ha1_sha256: HexDigest::from_hex(&e.ha1_sha256)
                     .map_err(|err| BuildError(format!("stored SHA-256 HA1: {err}")))?,
-                display_name: bounded(truncate(&e.display_name, MAX_DISPLAY_NAME_LEN)).map_err(too_long("display name"))?,
+                display_name: bounded(truncate(&e.display_name, MAX_DISPLAY_NAME_LEN))
+                    .map_err(too_long("display name"))?,
             };
             // `chunk` has at most EXTENSIONS_PER_CHUNK items, the capacity.
             let _ = extensions.push(ext);
@@ -141,7 +143,11 @@ mod tests {
                 })
                 .collect(),
             ring_groups: (0..n_rg)
-                .map(|i| SiteConfigRingGroup { number: format!("{}", 900 + i), members: vec!["100".into()], timeout_secs: 20 })
+                .map(|i| SiteConfigRingGroup {
+                    number: format!("{}", 900 + i),
+                    members: vec!["100".into()],
+                    timeout_secs: 20,
+                })
                 .collect(),
         }
     }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use carillon_protocol::control::{
     encode_frame, AuthRejectReason, Authenticated, BindingBatch, BindingsAck, BoxMessage, CallRecordBatch,
-    CallRecordsAck, CloudMessage, EnrollRejectReason, Enrolled, FrameDecoder, Goodbye, GoodbyeReason, Hello,
-    Ping, Pong, StatusReport, MAX_FRAME_LEN,
+    CallRecordsAck, CloudMessage, EnrollRejectReason, Enrolled, FrameDecoder, Goodbye, GoodbyeReason, Hello, Ping,
+    Pong, StatusReport, MAX_FRAME_LEN,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
@@ -121,7 +121,15 @@ pub(super) async fn run<S>(shared: Arc<Shared>, stream: S, peer: SocketAddr, con
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mut s = Session { shared: shared.clone(), peer, conn, authed: None, hello: false, last_rx: Instant::now(), ping_nonce: 0 };
+    let mut s = Session {
+        shared: shared.clone(),
+        peer,
+        conn,
+        authed: None,
+        hello: false,
+        last_rx: Instant::now(),
+        ping_nonce: 0,
+    };
     let mut c = Conn { stream, buf: Box::new([0u8; MAX_FRAME_LEN]) };
     let (replace_tx, replace_rx) = oneshot::channel();
     let end = s.serve(&mut c, replace_tx, replace_rx).await;
@@ -264,7 +272,8 @@ impl Session {
     /// Registers this session as its box's, replacing an older one.
     fn attach(&mut self, replace: oneshot::Sender<()>) {
         let Some(b) = &self.authed else { return };
-        let old = self.shared.attached().insert(b.id, Attached { conn: self.conn, replace: Some(replace), sip_flow: None });
+        let old =
+            self.shared.attached().insert(b.id, Attached { conn: self.conn, replace: Some(replace), sip_flow: None });
         if let Some(mut old) = old {
             if let Some(tx) = old.replace.take() {
                 let _ = tx.send(());
@@ -339,7 +348,8 @@ impl Session {
                     c.send(&CloudMessage::AuthRejected(AuthRejectReason::UnknownBox)).await?;
                     return Err(c.close(End::Refused).await);
                 };
-                let info = match self.shared.store.authenticate_box(box_id, &credential_from_wire(&a.credential)).await {
+                let info = match self.shared.store.authenticate_box(box_id, &credential_from_wire(&a.credential)).await
+                {
                     Ok(info) => info,
                     Err(StoreError::BadToken) => {
                         tracing::info!(peer = %self.peer, box_id, "box authentication refused");
@@ -376,10 +386,14 @@ impl Session {
                 return Err(c.goodbye(GoodbyeReason::ProtocolViolation, violation("second Hello")).await)
             }
             (_, true) => {
-                return Err(c.goodbye(GoodbyeReason::ProtocolViolation, violation("Enroll/Authenticate after authentication")).await)
+                return Err(c
+                    .goodbye(GoodbyeReason::ProtocolViolation, violation("Enroll/Authenticate after authentication"))
+                    .await)
             }
             (_, false) => {
-                return Err(c.goodbye(GoodbyeReason::ProtocolViolation, violation("message before authentication")).await)
+                return Err(c
+                    .goodbye(GoodbyeReason::ProtocolViolation, violation("message before authentication"))
+                    .await)
             }
         }
         Ok(())
@@ -448,8 +462,11 @@ impl Session {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        let (Ok(uptime_secs), Ok(survival_secs)) = (i64::try_from(st.uptime_secs), i64::try_from(st.survival_secs)) else {
-            return Err(c.goodbye(GoodbyeReason::ProtocolViolation, End::Violation("status counters out of range".into())).await);
+        let (Ok(uptime_secs), Ok(survival_secs)) = (i64::try_from(st.uptime_secs), i64::try_from(st.survival_secs))
+        else {
+            return Err(c
+                .goodbye(GoodbyeReason::ProtocolViolation, End::Violation("status counters out of range".into()))
+                .await);
         };
         let report = BoxLinkReport {
             mode: mode_name(st.mode).to_owned(),
@@ -553,7 +570,10 @@ impl Session {
             match found {
                 Ok(f) => return Some(f),
                 Err(true) => {
-                    tracing::warn!(box_id, "several SIP connections from the box's address: cannot tell which is the box's");
+                    tracing::warn!(
+                        box_id,
+                        "several SIP connections from the box's address: cannot tell which is the box's"
+                    );
                     return None;
                 }
                 Err(false) if Instant::now() >= deadline => return None,
@@ -569,7 +589,9 @@ impl Session {
     {
         let box_id = self.box_id();
         if let Err(e) = batch.validate() {
-            return Err(c.goodbye(GoodbyeReason::ProtocolViolation, End::Violation(format!("call records: {e}"))).await);
+            return Err(c
+                .goodbye(GoodbyeReason::ProtocolViolation, End::Violation(format!("call records: {e}")))
+                .await);
         }
         let mut records = Vec::with_capacity(batch.records.len());
         for r in &batch.records {

@@ -58,7 +58,10 @@ impl Cluster {
     /// address (the default published address).
     pub(crate) fn from_config(cfg: &SipConfig, tcp: SocketAddr) -> Result<Option<Cluster>, StartError> {
         let Some(node_id) = &cfg.node_id else { return Ok(None) };
-        if node_id.is_empty() || node_id.len() > 64 || !node_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if node_id.is_empty()
+            || node_id.len() > 64
+            || !node_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(StartError::Config("node_id must be 1 to 64 letters, digits, '-' or '_'".into()));
         }
         let Some(secret) = &cfg.nonce_secret else {
@@ -145,7 +148,8 @@ impl Core {
 
     /// Renews the lease for ever (a task of the server).
     pub(crate) async fn heartbeat(self: Arc<Self>) {
-        let Some(every) = self.cluster.as_ref().map(|c| Duration::from_secs(u64::try_from(c.lease_secs / 3).unwrap_or(1).max(1)))
+        let Some(every) =
+            self.cluster.as_ref().map(|c| Duration::from_secs(u64::try_from(c.lease_secs / 3).unwrap_or(1).max(1)))
         else {
             return;
         };

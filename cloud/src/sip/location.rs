@@ -191,10 +191,7 @@ mod tests {
         l.update("u", false, vec![(b("sip:a", "c", 0, 50), 0)], 0).expect("ok");
         assert_eq!(l.lookup("u", 0).len(), 1);
         l.update("u", false, vec![(b("sip:b", "d", 1, 100), 100)], 0).expect("ok");
-        assert_eq!(
-            l.update("u", false, vec![(b("sip:c", "e", 1, 100), 100)], 0),
-            Err(LocationError::TooManyForUser)
-        );
+        assert_eq!(l.update("u", false, vec![(b("sip:c", "e", 1, 100), 100)], 0), Err(LocationError::TooManyForUser));
         l.update("v", false, vec![(b("sip:x", "f", 1, 100), 100)], 0).expect("ok");
         assert_eq!(l.update("w", false, vec![(b("sip:y", "g", 1, 100), 100)], 0), Err(LocationError::Full));
         l.update("u", true, vec![], 0).expect("ok");

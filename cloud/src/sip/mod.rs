@@ -275,7 +275,8 @@ impl SipServer {
         let tls = match &config.tls {
             Some(t) => {
                 let acceptor = transport::tls_acceptor(&t.cert, &t.key).map_err(StartError::Tls)?;
-                let l = TcpListener::bind(t.listen).await.map_err(|source| StartError::Bind { addr: t.listen, source })?;
+                let l =
+                    TcpListener::bind(t.listen).await.map_err(|source| StartError::Bind { addr: t.listen, source })?;
                 let a = l.local_addr().map_err(|source| StartError::Bind { addr: t.listen, source })?;
                 Some((l, acceptor, a))
             }

@@ -112,7 +112,8 @@ impl Core {
             (_, Some(node)) => Origin::Peer(node),
             (Some(t), None) if t.is_carrier(&ctx.flow) => Origin::Carrier,
             _ => {
-                let creds: Vec<Vec<u8>> = msg.headers_of(HeaderKind::ProxyAuthorization).map(|h| h.value.to_vec()).collect();
+                let creds: Vec<Vec<u8>> =
+                    msg.headers_of(HeaderKind::ProxyAuthorization).map(|h| h.value.to_vec()).collect();
                 match self.auth.check(&self.store, &creds, "INVITE", now).await {
                     Ok(c) => Origin::Extension(c.extension),
                     Err(e) if e.challenge() => {
@@ -149,7 +150,15 @@ impl Core {
                         Origin::Extension(e) => (e.number.clone(), dialled.clone(), Direction::Outbound),
                         Origin::Carrier | Origin::Peer(_) => (caller_user.clone(), dialled.clone(), Direction::Inbound),
                     };
-                    let call = CallEvent { caller, callee, direction, started_at: now, answered_at: None, ended_at: now, outcome: r.outcome };
+                    let call = CallEvent {
+                        caller,
+                        callee,
+                        direction,
+                        started_at: now,
+                        answered_at: None,
+                        ended_at: now,
+                        outcome: r.outcome,
+                    };
                     self.record(site, sanitize(call)).await;
                 }
                 return;
@@ -167,7 +176,8 @@ impl Core {
                 // The Request-URI's user is the extension's SIP username; only this node's
                 // own bindings are rung (never forwarded again).
                 let now = self.clock.unix_now();
-                let targets: Vec<Target> = self.location.lookup(dialled, now).iter().map(|b| self.local_target(b)).collect();
+                let targets: Vec<Target> =
+                    self.location.lookup(dialled, now).iter().map(|b| self.local_target(b)).collect();
                 tracing::debug!(from = %node, user = %Redacted(dialled), targets = targets.len(), "call from another node");
                 if targets.is_empty() {
                     return Err(Refuse::new(480, "Temporarily Unavailable", None));
@@ -191,8 +201,12 @@ impl Core {
                     Err(e) => return Err(e.into()),
                 };
                 let number = match did.target {
-                    crate::model::DidTarget::Extension(id) => SiteNumber::Extension(self.store.get_extension(id).await?),
-                    crate::model::DidTarget::RingGroup(id) => SiteNumber::RingGroup(self.store.get_ring_group(id).await?),
+                    crate::model::DidTarget::Extension(id) => {
+                        SiteNumber::Extension(self.store.get_extension(id).await?)
+                    }
+                    crate::model::DidTarget::RingGroup(id) => {
+                        SiteNumber::RingGroup(self.store.get_ring_group(id).await?)
+                    }
                 };
                 let (targets, ring) = self.ring(&number, did.site_id).await?;
                 Ok(Plan {
@@ -352,7 +366,8 @@ impl Core {
         let (stop_tx, stop_rx) = watch::channel(false);
         let orig = Arc::new(msg.bytes.to_vec());
         let call_id = String::from_utf8_lossy(msg.call_id().unwrap_or_default()).into_owned();
-        let from_tag = msg.from().and_then(Result::ok).and_then(|f| f.tag().map(|t| String::from_utf8_lossy(t).into_owned()));
+        let from_tag =
+            msg.from().and_then(Result::ok).and_then(|f| f.tag().map(|t| String::from_utf8_lossy(t).into_owned()));
         for (i, t) in plan.targets.iter().enumerate() {
             let from = match (&plan.caller_id, t.trunk) {
                 (Some(num), true) => Some(format!(
@@ -493,7 +508,9 @@ impl Core {
                 return;
             };
             let fwd = bytes.clone();
-            let Some(mut txn) = ClientTxn::start(&self.txns, &self.transports, spec.target.flow, &branch, "INVITE", bytes).await else {
+            let Some(mut txn) =
+                ClientTxn::start(&self.txns, &self.transports, spec.target.flow, &branch, "INVITE", bytes).await
+            else {
                 let _ = events.send((idx, BranchEvent::Failure(503, None))).await;
                 return;
             };
@@ -560,9 +577,17 @@ impl Core {
     }
 
     /// The INVITE of one branch.
-    fn branch_request(&self, spec: &BranchSpec, orig: &[u8], branch: &str, auth: Option<(&'static str, String)>) -> Option<Vec<u8>> {
+    fn branch_request(
+        &self,
+        spec: &BranchSpec,
+        orig: &[u8],
+        branch: &str,
+        auth: Option<(&'static str, String)>,
+    ) -> Option<Vec<u8>> {
         let mut h = [Header::EMPTY; 96];
-        let Ok(Status::Complete(msg)) = parse(orig, &mut h, Framing::Datagram, &ParseConfig::DEFAULT) else { return None };
+        let Ok(Status::Complete(msg)) = parse(orig, &mut h, Framing::Datagram, &ParseConfig::DEFAULT) else {
+            return None;
+        };
         let t = &spec.target;
         // Our Record-Route carries both flows of the dialog, so in-dialog requests find
         // their way back over the same connections (a box's flow above all).
@@ -611,8 +636,16 @@ impl Core {
         let Some(cancel) = build::cancel(&inv) else { return };
         let Some(Ok(via)) = inv.top_via() else { return };
         let branch = String::from_utf8_lossy(via.branch().unwrap_or_default()).into_owned();
-        if let Some(mut c) = ClientTxn::start(&self.txns, &self.transports, spec.target.flow, &branch, "CANCEL", cancel).await {
-            tokio::spawn(async move { while let ClientEvent::Response(r) = c.next().await { if r.code >= 200 { break; } } });
+        if let Some(mut c) =
+            ClientTxn::start(&self.txns, &self.transports, spec.target.flow, &branch, "CANCEL", cancel).await
+        {
+            tokio::spawn(async move {
+                while let ClientEvent::Response(r) = c.next().await {
+                    if r.code >= 200 {
+                        break;
+                    }
+                }
+            });
         }
         // The INVITE gets its 487 within 64·T1 or is given up (RFC 3261 §9.1).
         txn.set_deadline(Instant::now() + super::txn::TIMEOUT);

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use carillon_protocol::{parse, proxy_checks, validate, Contact, Framing, Header, HeaderKind, Message, Method, ParseConfig, Refusal, StartLine, Status, Uri};
+use carillon_protocol::{
+    parse, proxy_checks, validate, Contact, Framing, Header, HeaderKind, Message, Method, ParseConfig, Refusal,
+    StartLine, Status, Uri,
+};
 
 use super::auth::Authenticator;
 use super::build::{self, Fwd};
@@ -193,7 +196,14 @@ impl Core {
     }
 
     /// Answers the request of `ctx` and records the answer in its transaction.
-    pub(crate) async fn reply(&self, ctx: &Ctx, req: &Message<'_, '_>, code: u16, reason: &str, extra: &[(&str, &[u8])]) {
+    pub(crate) async fn reply(
+        &self,
+        ctx: &Ctx,
+        req: &Message<'_, '_>,
+        code: u16,
+        reason: &str,
+        extra: &[(&str, &[u8])],
+    ) {
         if let Some(bytes) = build::response(req, code, reason, Some(&ctx.to_tag), extra) {
             self.txns.server_reply(&ctx.key, code, &bytes);
             self.send(&ctx.flow, bytes).await;
@@ -329,13 +339,22 @@ impl Core {
         let mut vias = msg.vias();
         let Some(Ok(_)) = vias.next() else { return };
         let Some(Ok(next)) = vias.next() else { return };
-        let Some(ip) = next.received().and_then(|r| std::str::from_utf8(r).ok()).and_then(|r| r.parse().ok()).or_else(|| next.host.ip()) else {
+        let Some(ip) = next
+            .received()
+            .and_then(|r| std::str::from_utf8(r).ok())
+            .and_then(|r| r.parse().ok())
+            .or_else(|| next.host.ip())
+        else {
             return;
         };
         let port = next.rport().flatten().or(next.port).unwrap_or(5060);
         let addr = SocketAddr::new(ip, port);
         let flow = match next.transport.to_ascii_uppercase().as_slice() {
-            b"TCP" => self.transports.stream_to(Transport::Tcp, addr).unwrap_or(Flow { transport: Transport::Tcp, remote: addr, conn: 0 }),
+            b"TCP" => self.transports.stream_to(Transport::Tcp, addr).unwrap_or(Flow {
+                transport: Transport::Tcp,
+                remote: addr,
+                conn: 0,
+            }),
             b"TLS" => match self.transports.stream_to(Transport::Tls, addr) {
                 Some(f) => f,
                 None => return,
@@ -369,7 +388,8 @@ impl Core {
         };
         let user = cred.extension.sip_username.clone();
         // The AOR must be the authenticated user's (RFC 3261 §10.3 step 6).
-        let to_user = msg.to().and_then(Result::ok).and_then(|t| t.uri.user.map(|u| String::from_utf8_lossy(u).into_owned()));
+        let to_user =
+            msg.to().and_then(Result::ok).and_then(|t| t.uri.user.map(|u| String::from_utf8_lossy(u).into_owned()));
         if to_user.as_deref() != Some(user.as_str()) {
             self.reply(ctx, msg, 403, "Forbidden (To is not the authenticated user)", &[]).await;
             return;
@@ -377,7 +397,8 @@ impl Core {
         let header_expires = msg.expires().and_then(Result::ok);
         let call_id = String::from_utf8_lossy(msg.call_id().unwrap_or_default()).into_owned();
         let cseq = msg.cseq().and_then(Result::ok).map_or(0, |c| c.seq);
-        let path: Vec<String> = build::values(msg, HeaderKind::Path).iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+        let path: Vec<String> =
+            build::values(msg, HeaderKind::Path).iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
         let mut remove_all = false;
         let mut changes = Vec::new();
         for c in msg.contacts() {
@@ -427,8 +448,10 @@ impl Core {
         };
         tracing::debug!(user = %user, bindings = bindings.len(), flow = %ctx.flow, "registered");
         self.publish(&user, &bindings).await;
-        let contacts: Vec<Vec<u8>> =
-            bindings.iter().map(|b| format!("<{}>;expires={}", b.contact, (b.expires_at - now).max(0)).into_bytes()).collect();
+        let contacts: Vec<Vec<u8>> = bindings
+            .iter()
+            .map(|b| format!("<{}>;expires={}", b.contact, (b.expires_at - now).max(0)).into_bytes())
+            .collect();
         let mut extra: Vec<(&str, &[u8])> = contacts.iter().map(|c| ("Contact", &c[..])).collect();
         let path_joined = path.join(", ");
         let supports_path = msg.tokens(HeaderKind::Supported).flatten().any(|t| t.eq_ignore_ascii_case(b"path"));
@@ -463,7 +486,8 @@ impl Core {
         let next = match next {
             Some(f) => Some(f),
             None => {
-                let target = routes.get(popped).and_then(|r| carillon_protocol::NameAddr::parse(r).ok()).map(|na| na.uri);
+                let target =
+                    routes.get(popped).and_then(|r| carillon_protocol::NameAddr::parse(r).ok()).map(|na| na.uri);
                 let target = target.or_else(|| msg.request_uri().and_then(Result::ok));
                 target.and_then(|u| self.resolve(&u))
             }
@@ -496,7 +520,8 @@ impl Core {
         if method == Method::Bye {
             self.end_dialog(&call_id).await;
         }
-        let Some(mut t) = ClientTxn::start(&self.txns, &self.transports, next, &branch, method.as_str(), bytes).await else {
+        let Some(mut t) = ClientTxn::start(&self.txns, &self.transports, next, &branch, method.as_str(), bytes).await
+        else {
             self.overloaded(ctx, msg, "transactions").await;
             return;
         };
@@ -508,7 +533,10 @@ impl Core {
                 }
                 ClientEvent::Response(r) => {
                     let mut h = [Header::EMPTY; 96];
-                    let Ok(Status::Complete(resp)) = parse(&r.bytes, &mut h, Framing::Datagram, &ParseConfig::DEFAULT) else { continue };
+                    let Ok(Status::Complete(resp)) = parse(&r.bytes, &mut h, Framing::Datagram, &ParseConfig::DEFAULT)
+                    else {
+                        continue;
+                    };
                     if let Some(b) = build::pop_via(&resp) {
                         if r.code >= 200 {
                             self.txns.server_reply(&ctx.key, r.code, &b);
@@ -575,8 +603,12 @@ impl Core {
                     tracing::debug!(error = %e, "cannot sweep presence");
                 }
             }
-            let stale: Vec<String> =
-                self.dialogs().iter().filter(|(_, d)| now - d.answered_at > MAX_CALL_SECS).map(|(k, _)| k.clone()).collect();
+            let stale: Vec<String> = self
+                .dialogs()
+                .iter()
+                .filter(|(_, d)| now - d.answered_at > MAX_CALL_SECS)
+                .map(|(k, _)| k.clone())
+                .collect();
             for k in stale {
                 self.end_dialog(&k).await;
             }
@@ -599,7 +631,9 @@ fn answer_unparseable(bytes: &[u8], e: carillon_protocol::ParseError) -> Option<
             patched = v;
             (&patched[..], ParseConfig::DEFAULT)
         }
-        ParseError::MessageTooLarge | ParseError::TooManyHeaders => (bytes, ParseConfig { max_message_len: usize::MAX, ..ParseConfig::DEFAULT }),
+        ParseError::MessageTooLarge | ParseError::TooManyHeaders => {
+            (bytes, ParseConfig { max_message_len: usize::MAX, ..ParseConfig::DEFAULT })
+        }
         _ => return None,
     };
     let mut headers = vec![Header::EMPTY; 1024];

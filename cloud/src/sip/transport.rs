@@ -91,10 +91,8 @@ impl Flow {
         if hex.len() % 2 != 0 || hex.len() > 120 {
             return None;
         }
-        let bytes: Option<Vec<u8>> = hex
-            .chunks(2)
-            .map(|c| std::str::from_utf8(c).ok().and_then(|s| u8::from_str_radix(s, 16).ok()))
-            .collect();
+        let bytes: Option<Vec<u8>> =
+            hex.chunks(2).map(|c| std::str::from_utf8(c).ok().and_then(|s| u8::from_str_radix(s, 16).ok())).collect();
         let remote: SocketAddr = String::from_utf8(bytes?).ok()?.parse().ok()?;
         Some(Flow { transport, remote, conn })
     }
@@ -476,7 +474,10 @@ pub(crate) async fn run_tls(
 }
 
 /// Loads a PEM certificate chain and private key into a TLS acceptor.
-pub fn tls_acceptor(cert_pem: &std::path::Path, key_pem: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+pub fn tls_acceptor(
+    cert_pem: &std::path::Path,
+    key_pem: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let certs = CertificateDer::pem_file_iter(cert_pem)
@@ -504,7 +505,11 @@ mod tests {
     fn flow_tokens_round_trip() {
         for f in [
             Flow::udp("127.0.0.1:5070".parse().unwrap_or_else(|_| unreachable!())),
-            Flow { transport: Transport::Tls, remote: "[::1]:5061".parse().unwrap_or_else(|_| unreachable!()), conn: 42 },
+            Flow {
+                transport: Transport::Tls,
+                remote: "[::1]:5061".parse().unwrap_or_else(|_| unreachable!()),
+                conn: 42,
+            },
         ] {
             assert_eq!(Flow::from_token(f.token().as_bytes()), Some(f));
         }

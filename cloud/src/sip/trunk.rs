@@ -70,14 +70,18 @@ impl TrunkConfig {
 
     /// Whether a request from `flow` comes from the carrier.
     pub fn is_carrier(&self, flow: &Flow) -> bool {
-        flow.remote.ip() == self.address.ip()
-            && (flow.remote.port() == self.address.port() || self.address.port() == 0)
+        flow.remote.ip() == self.address.ip() && (flow.remote.port() == self.address.port() || self.address.port() == 0)
     }
 
     /// The credentials header answering the challenge in a 401/407 `resp` to a request of
     /// `method` to `uri`: `(header name, value)`. `None` when we have no credentials or the
     /// challenge cannot be answered.
-    pub(crate) fn answer(&self, resp: &carillon_protocol::Message<'_, '_>, method: &str, uri: &str) -> Option<(&'static str, String)> {
+    pub(crate) fn answer(
+        &self,
+        resp: &carillon_protocol::Message<'_, '_>,
+        method: &str,
+        uri: &str,
+    ) -> Option<(&'static str, String)> {
         let (user, password) = (self.username.as_deref()?, self.password.as_deref()?);
         let (kind, name) = match resp.status_code()? {
             407 => (HeaderKind::ProxyAuthenticate, "Proxy-Authorization"),
@@ -87,9 +91,16 @@ impl TrunkConfig {
         let challenge = resp.headers_of(kind).find_map(|h| Challenge::parse(h.value).ok())?;
         let cnonce = build::tag();
         let mut out = vec![0u8; 1024];
-        let n = CredentialsParams { username: user, secret: Secret::Password(password.as_bytes()), method, uri, cnonce: &cnonce, nc: 1 }
-            .write(&challenge, &mut out)
-            .ok()?;
+        let n = CredentialsParams {
+            username: user,
+            secret: Secret::Password(password.as_bytes()),
+            method,
+            uri,
+            cnonce: &cnonce,
+            nc: 1,
+        }
+        .write(&challenge, &mut out)
+        .ok()?;
         out.truncate(n);
         Some((name, String::from_utf8(out).ok()?))
     }
@@ -97,7 +108,9 @@ impl TrunkConfig {
 
 impl Core {
     /// The registration loop to the carrier, when configured.
-    pub(crate) fn trunk_register_task(self: &Arc<Self>) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+    pub(crate) fn trunk_register_task(
+        self: &Arc<Self>,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
         let trunk = self.cfg.trunk.clone().filter(|t| t.register && t.username.is_some())?;
         let core = self.clone();
         Some(async move {
@@ -131,7 +144,9 @@ impl Core {
                 req.push_str(&format!("{n}: {v}\r\n"));
             }
             req.push_str("Content-Length: 0\r\n\r\n");
-            let Some(mut t) = ClientTxn::start(&self.txns, &self.transports, trunk.flow(), &branch, "REGISTER", req.into_bytes()).await
+            let Some(mut t) =
+                ClientTxn::start(&self.txns, &self.transports, trunk.flow(), &branch, "REGISTER", req.into_bytes())
+                    .await
             else {
                 return false;
             };
@@ -147,7 +162,8 @@ impl Core {
                 return true;
             }
             let mut headers = [Header::EMPTY; 64];
-            let Ok(Status::Complete(m)) = parse(&resp.bytes, &mut headers, Framing::Datagram, &ParseConfig::DEFAULT) else {
+            let Ok(Status::Complete(m)) = parse(&resp.bytes, &mut headers, Framing::Datagram, &ParseConfig::DEFAULT)
+            else {
                 return false;
             };
             match trunk.answer(&m, "REGISTER", &uri) {

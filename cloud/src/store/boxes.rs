@@ -8,8 +8,8 @@ use super::records::{insert_record, load_tariffs};
 use super::tenancy::site_in;
 use super::{check_name, col, Result, Store, StoreError};
 use crate::model::{
-    BoxCallRecord, BoxInfo, BoxLinkReport, BoxStatusReport, IssuedEnrollment, NewBox, SiteConfig,
-    SiteConfigExtension, SiteConfigRingGroup,
+    BoxCallRecord, BoxInfo, BoxLinkReport, BoxStatusReport, IssuedEnrollment, NewBox, SiteConfig, SiteConfigExtension,
+    SiteConfigRingGroup,
 };
 use crate::secrets;
 
@@ -356,10 +356,7 @@ impl Store {
 
 /// Moves a box's `acked_seq` up over every contiguous stored sequence number.
 async fn advance_acked(conn: &mut AnyConnection, box_id: i64) -> Result<i64> {
-    let row = sqlx::query("SELECT acked_seq FROM boxes WHERE id = $1")
-        .bind(box_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let row = sqlx::query("SELECT acked_seq FROM boxes WHERE id = $1").bind(box_id).fetch_one(&mut *conn).await?;
     let mut acked: i64 = col(&row, "acked_seq")?;
     let seqs = sqlx::query("SELECT box_seq FROM call_records WHERE box_id = $1 AND box_seq > $2 ORDER BY box_seq")
         .bind(box_id)

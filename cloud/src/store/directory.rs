@@ -9,8 +9,8 @@ use sqlx::AnyConnection;
 use super::tenancy::site_in;
 use super::{check_name, col, Result, Store, StoreError};
 use crate::model::{
-    CreatedExtension, Did, DidTarget, Extension, ExtensionPatch, NewDid, NewExtension, NewRingGroup,
-    RingGroup, RingGroupPatch, SipCredential,
+    CreatedExtension, Did, DidTarget, Extension, ExtensionPatch, NewDid, NewExtension, NewRingGroup, RingGroup,
+    RingGroupPatch, SipCredential,
 };
 use crate::secrets;
 
@@ -47,8 +47,7 @@ fn did_from_row(row: &AnyRow) -> Result<Did> {
 }
 
 fn check_sip_username(name: &str) -> Result<()> {
-    let ok = (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    let ok = (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !ok {
         return Err(StoreError::Invalid(
             "sip_username must be 1 to 64 characters of letters, digits, '.', '_' or '-'".into(),
@@ -113,15 +112,13 @@ async fn ring_group_in(conn: &mut AnyConnection, id: i64) -> Result<RingGroup> {
         .fetch_optional(&mut *conn)
         .await?
         .ok_or(StoreError::NotFound("ring group"))?;
-    let members = sqlx::query(
-        "SELECT extension_id FROM ring_group_members WHERE ring_group_id = $1 ORDER BY position",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| col(r, "extension_id"))
-    .collect::<Result<Vec<i64>>>()?;
+    let members = sqlx::query("SELECT extension_id FROM ring_group_members WHERE ring_group_id = $1 ORDER BY position")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| col(r, "extension_id"))
+        .collect::<Result<Vec<i64>>>()?;
     Ok(RingGroup {
         id: col(&row, "id")?,
         site_id: col(&row, "site_id")?,
@@ -148,19 +145,14 @@ async fn set_members(conn: &mut AnyConnection, rg: i64, site_id: i64, members: &
             Err(e) => return Err(e),
         }
     }
-    sqlx::query("DELETE FROM ring_group_members WHERE ring_group_id = $1")
-        .bind(rg)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("DELETE FROM ring_group_members WHERE ring_group_id = $1").bind(rg).execute(&mut *conn).await?;
     for (pos, m) in (0_i64..).zip(members) {
-        sqlx::query(
-            "INSERT INTO ring_group_members (ring_group_id, extension_id, position) VALUES ($1, $2, $3)",
-        )
-        .bind(rg)
-        .bind(*m)
-        .bind(pos)
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query("INSERT INTO ring_group_members (ring_group_id, extension_id, position) VALUES ($1, $2, $3)")
+            .bind(rg)
+            .bind(*m)
+            .bind(pos)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -200,12 +192,7 @@ fn split_target(target: DidTarget) -> (Option<i64>, Option<i64>) {
 impl Store {
     /// Creates an extension with a fresh SIP password, returned here only: the store keeps the
     /// HA1 values for the deployment's realm.
-    pub async fn create_extension(
-        &self,
-        site_id: i64,
-        new: &NewExtension,
-        now: i64,
-    ) -> Result<CreatedExtension> {
+    pub async fn create_extension(&self, site_id: i64, new: &NewExtension, now: i64) -> Result<CreatedExtension> {
         check_name("display_name", &new.display_name)?;
         self.opts.plan.check_internal_number(&new.number).map_err(StoreError::Invalid)?;
         let mut tx = self.pool.begin().await?;
@@ -243,12 +230,10 @@ impl Store {
 
     /// The extensions of a site, by number.
     pub async fn list_extensions(&self, site_id: i64) -> Result<Vec<Extension>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {EXT_COLS} FROM extensions WHERE site_id = $1 ORDER BY number"
-        ))
-        .bind(site_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&format!("SELECT {EXT_COLS} FROM extensions WHERE site_id = $1 ORDER BY number"))
+            .bind(site_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(extension_from_row).collect()
     }
 
@@ -310,13 +295,12 @@ impl Store {
 
     /// What a registrar needs to check a digest response from `username`.
     pub async fn sip_credential(&self, username: &str) -> Result<SipCredential> {
-        let row = sqlx::query(&format!(
-            "SELECT {EXT_COLS}, ha1_md5, ha1_sha256 FROM extensions WHERE sip_username = $1"
-        ))
-        .bind(username.to_owned())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound("extension"))?;
+        let row =
+            sqlx::query(&format!("SELECT {EXT_COLS}, ha1_md5, ha1_sha256 FROM extensions WHERE sip_username = $1"))
+                .bind(username.to_owned())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound("extension"))?;
         Ok(SipCredential {
             extension: extension_from_row(&row)?,
             realm: self.opts.realm.clone(),
@@ -536,13 +520,11 @@ impl Store {
     /// The extension or ring group that `number` names inside a site, if any.
     pub async fn number_in_site(&self, site_id: i64, number: &str) -> Result<Option<SiteNumber>> {
         let mut conn = self.pool.acquire().await?;
-        let ext = sqlx::query(&format!(
-            "SELECT {EXT_COLS} FROM extensions WHERE site_id = $1 AND number = $2"
-        ))
-        .bind(site_id)
-        .bind(number.to_owned())
-        .fetch_optional(&mut *conn)
-        .await?;
+        let ext = sqlx::query(&format!("SELECT {EXT_COLS} FROM extensions WHERE site_id = $1 AND number = $2"))
+            .bind(site_id)
+            .bind(number.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?;
         if let Some(row) = ext {
             return Ok(Some(SiteNumber::Extension(extension_from_row(&row)?)));
         }

@@ -123,12 +123,7 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions {
-            realm: "carillon".into(),
-            plan: NumberingPlan::default(),
-            max_connections: 10,
-            max_batch: 1000,
-        }
+        StoreOptions { realm: "carillon".into(), plan: NumberingPlan::default(), max_connections: 10, max_batch: 1000 }
     }
 }
 
@@ -155,11 +150,9 @@ impl Store {
         let connect_opts: AnyConnectOptions = url.parse()?;
         let pool_opts = match backend {
             // One connection that never expires: see the module docs.
-            Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None),
+            Backend::Sqlite => {
+                AnyPoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+            }
             Backend::Postgres => AnyPoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
                 .acquire_timeout(Duration::from_secs(10)),
@@ -199,9 +192,7 @@ where
 /// Checks a human-readable name: 1 to 200 characters, not only spaces, no control characters.
 pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
     if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(StoreError::Invalid(format!(
-            "{what} must be 1 to 200 characters without control characters"
-        )));
+        return Err(StoreError::Invalid(format!("{what} must be 1 to 200 characters without control characters")));
     }
     Ok(())
 }

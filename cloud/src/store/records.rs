@@ -9,8 +9,8 @@ use sqlx::AnyConnection;
 use super::tenancy::site_in;
 use super::{col, Result, Store, StoreError};
 use crate::model::{
-    CallEvent, CallRecord, Direction, Outcome, RecordCursor, RecordFilter, RecordPage, SiteSubtotal,
-    Statement, StatementLine,
+    CallEvent, CallRecord, Direction, Outcome, RecordCursor, RecordFilter, RecordPage, SiteSubtotal, Statement,
+    StatementLine,
 };
 use crate::rating::{DestinationClass, NumberingPlan, Tariff};
 
@@ -170,10 +170,7 @@ impl Store {
     pub async fn list_tariffs(&self) -> Result<Vec<Tariff>> {
         let mut conn = self.pool.acquire().await?;
         let table = load_tariffs(&mut conn).await?;
-        Ok(DestinationClass::ALL
-            .iter()
-            .map(|c| table.get(c).copied().unwrap_or_else(|| Tariff::free(*c)))
-            .collect())
+        Ok(DestinationClass::ALL.iter().map(|c| table.get(c).copied().unwrap_or_else(|| Tariff::free(*c))).collect())
     }
 
     /// Sets the tariff of a class. Applies to calls stored from now on; stored records keep the

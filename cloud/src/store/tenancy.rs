@@ -79,24 +79,21 @@ impl Store {
 
     /// Every organising body, by id.
     pub async fn list_bodies(&self) -> Result<Vec<Body>> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM organising_bodies ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, name, created_at FROM organising_bodies ORDER BY id").fetch_all(&self.pool).await?;
         rows.iter().map(body_from_row).collect()
     }
 
     /// Renames an organising body.
     pub async fn rename_body(&self, id: i64, name: &str) -> Result<Body> {
         check_name("name", name)?;
-        let row = sqlx::query(
-            "UPDATE organising_bodies SET name = $1 WHERE id = $2 RETURNING id, name, created_at",
-        )
-        .bind(name.trim().to_owned())
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| StoreError::from(e).conflict_as("an organising body with this name exists"))?
-        .ok_or(StoreError::NotFound("organising body"))?;
+        let row = sqlx::query("UPDATE organising_bodies SET name = $1 WHERE id = $2 RETURNING id, name, created_at")
+            .bind(name.trim().to_owned())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| StoreError::from(e).conflict_as("an organising body with this name exists"))?
+            .ok_or(StoreError::NotFound("organising body"))?;
         body_from_row(&row)
     }
 
@@ -134,12 +131,10 @@ impl Store {
     /// The tokens of a body (without secrets).
     pub async fn list_body_tokens(&self, body_id: i64) -> Result<Vec<BodyToken>> {
         self.get_body(body_id).await?;
-        let rows = sqlx::query(
-            "SELECT id, body_id, label, created_at FROM body_tokens WHERE body_id = $1 ORDER BY id",
-        )
-        .bind(body_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT id, body_id, label, created_at FROM body_tokens WHERE body_id = $1 ORDER BY id")
+            .bind(body_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(token_from_row).collect()
     }
 
@@ -210,11 +205,7 @@ impl Store {
                     .fetch_all(&self.pool)
                     .await?
             }
-            None => {
-                sqlx::query(&format!("SELECT {SITE_COLS} FROM sites ORDER BY id"))
-                    .fetch_all(&self.pool)
-                    .await?
-            }
+            None => sqlx::query(&format!("SELECT {SITE_COLS} FROM sites ORDER BY id")).fetch_all(&self.pool).await?,
         };
         rows.iter().map(site_from_row).collect()
     }

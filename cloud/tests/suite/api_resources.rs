@@ -44,7 +44,8 @@ async fn requests_without_a_valid_token_get_401_json() {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         error_message(&v);
     }
-    let req = Request::get("/v1/sites").header("authorization", format!("Basic {OPERATOR}")).body(Body::empty()).unwrap();
+    let req =
+        Request::get("/v1/sites").header("authorization", format!("Basic {OPERATOR}")).body(Body::empty()).unwrap();
     assert_eq!(api.raw(req).await.0, StatusCode::UNAUTHORIZED);
     let (status, _) = api.call("GET", "/healthz", None, None).await;
     assert_eq!(status, StatusCode::OK);
@@ -83,7 +84,11 @@ async fn sites_crud_and_validation() {
     let api = Api::new().await;
     let (body, _) = api.body("Board").await;
     let (s, v) = api
-        .op("POST", "/v1/sites", Some(json!({ "body_id": body, "name": "Central office", "code": "0001", "kind": "central_office" })))
+        .op(
+            "POST",
+            "/v1/sites",
+            Some(json!({ "body_id": body, "name": "Central office", "code": "0001", "kind": "central_office" })),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["kind"], "central_office");
@@ -122,7 +127,10 @@ async fn malformed_requests_get_json_errors() {
     let (s, v) = api.raw(req).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     error_message(&v);
-    let req = Request::post("/v1/bodies").header("authorization", format!("Bearer {OPERATOR}")).body(Body::from("{}")).unwrap();
+    let req = Request::post("/v1/bodies")
+        .header("authorization", format!("Bearer {OPERATOR}"))
+        .body(Body::from("{}"))
+        .unwrap();
     let (s, v) = api.raw(req).await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     error_message(&v);
@@ -143,7 +151,11 @@ async fn extension_password_is_shown_once_and_never_again() {
     let (body, _) = api.body("Board").await;
     let site = api.site(body, "1234").await;
     let (s, created) = api
-        .op("POST", &format!("/v1/sites/{site}/extensions"), Some(json!({ "number": "102", "display_name": "Secretariat" })))
+        .op(
+            "POST",
+            &format!("/v1/sites/{site}/extensions"),
+            Some(json!({ "number": "102", "display_name": "Secretariat" })),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let id = created["id"].as_i64().unwrap();
@@ -190,7 +202,11 @@ async fn ring_groups_crud_with_member_checks() {
     let (e2, _) = api.extension(a, "103").await;
     let (other, _) = api.extension(b, "102").await;
     let (s, rg) = api
-        .op("POST", &format!("/v1/sites/{a}/ring-groups"), Some(json!({ "number": "200", "name": "Secretariat", "members": [e2, e1] })))
+        .op(
+            "POST",
+            &format!("/v1/sites/{a}/ring-groups"),
+            Some(json!({ "number": "200", "name": "Secretariat", "members": [e2, e1] })),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{rg}");
     assert_eq!(rg["members"], json!([e2, e1]));
@@ -205,7 +221,8 @@ async fn ring_groups_crud_with_member_checks() {
         let (s, v) = api.op("PATCH", &format!("/v1/ring-groups/{id}"), Some(bad.clone())).await;
         assert!(s == StatusCode::BAD_REQUEST || s == StatusCode::CONFLICT, "{bad} -> {s} {v}");
     }
-    let (s, v) = api.op("PATCH", &format!("/v1/ring-groups/{id}"), Some(json!({ "members": [e1], "timeout_secs": 45 }))).await;
+    let (s, v) =
+        api.op("PATCH", &format!("/v1/ring-groups/{id}"), Some(json!({ "members": [e1], "timeout_secs": 45 }))).await;
     assert_eq!((s, &v["members"], &v["timeout_secs"]), (StatusCode::OK, &json!([e1]), &json!(45)));
     // Deleting a member extension takes it out of the group.
     api.op("DELETE", &format!("/v1/extensions/{e1}"), None).await;
@@ -225,23 +242,46 @@ async fn dids_route_into_their_site_only() {
     let b = api.site(body, "5678").await;
     let (e, _) = api.extension(a, "102").await;
     let (eb, _) = api.extension(b, "102").await;
-    let (_, rg) = api.op("POST", &format!("/v1/sites/{a}/ring-groups"), Some(json!({ "number": "200", "name": "Main", "members": [e] }))).await;
+    let (_, rg) = api
+        .op(
+            "POST",
+            &format!("/v1/sites/{a}/ring-groups"),
+            Some(json!({ "number": "200", "name": "Main", "members": [e] })),
+        )
+        .await;
     let rg = rg["id"].as_i64().unwrap();
     let (s, did) = api
-        .op("POST", "/v1/dids", Some(json!({ "number": "+3225551000", "site_id": a, "target": { "kind": "ring_group", "id": rg } })))
+        .op(
+            "POST",
+            "/v1/dids",
+            Some(json!({ "number": "+3225551000", "site_id": a, "target": { "kind": "ring_group", "id": rg } })),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{did}");
     let id = did["id"].as_i64().unwrap();
     for (bad, want) in [
-        (json!({ "number": "+3225551000", "site_id": a, "target": { "kind": "extension", "id": e } }), StatusCode::CONFLICT),
-        (json!({ "number": "3225551001", "site_id": a, "target": { "kind": "extension", "id": e } }), StatusCode::BAD_REQUEST),
-        (json!({ "number": "+3225551001", "site_id": a, "target": { "kind": "extension", "id": eb } }), StatusCode::BAD_REQUEST),
-        (json!({ "number": "+3225551001", "site_id": 999, "target": { "kind": "extension", "id": e } }), StatusCode::BAD_REQUEST),
+        (
+            json!({ "number": "+3225551000", "site_id": a, "target": { "kind": "extension", "id": e } }),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({ "number": "3225551001", "site_id": a, "target": { "kind": "extension", "id": e } }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({ "number": "+3225551001", "site_id": a, "target": { "kind": "extension", "id": eb } }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({ "number": "+3225551001", "site_id": 999, "target": { "kind": "extension", "id": e } }),
+            StatusCode::BAD_REQUEST,
+        ),
     ] {
         let (s, v) = api.op("POST", "/v1/dids", Some(bad.clone())).await;
         assert_eq!(s, want, "{bad} -> {v}");
     }
-    let (s, v) = api.op("PATCH", &format!("/v1/dids/{id}"), Some(json!({ "target": { "kind": "extension", "id": e } }))).await;
+    let (s, v) =
+        api.op("PATCH", &format!("/v1/dids/{id}"), Some(json!({ "target": { "kind": "extension", "id": e } }))).await;
     assert_eq!((s, &v["target"]), (StatusCode::OK, &json!({ "kind": "extension", "id": e })));
     let (_, list) = api.op("GET", &format!("/v1/dids?site_id={a}"), None).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
@@ -263,12 +303,23 @@ async fn boxes_enrollment_token_shown_once_and_status() {
     assert_eq!((v["enrolled"].as_bool(), v["enrollment_expires_at"].as_i64()), (Some(false), Some(NOW + 7 * 86_400)));
     let (_, cred) = api.store.enroll_box(&token, NOW + 5).await.unwrap();
     api.store
-        .report_box_status(id, &carillon_cloud::model::BoxStatusReport { online: true, firmware_version: Some("1.2.3".into()), survival_secs_add: 42 }, NOW + 6)
+        .report_box_status(
+            id,
+            &carillon_cloud::model::BoxStatusReport {
+                online: true,
+                firmware_version: Some("1.2.3".into()),
+                survival_secs_add: 42,
+            },
+            NOW + 6,
+        )
         .await
         .unwrap();
     let (_, list) = api.op("GET", &format!("/v1/boxes?site_id={site}"), None).await;
     let b = &list[0];
-    assert_eq!((b["online"].as_bool(), b["firmware_version"].as_str(), b["survival_secs"].as_i64()), (Some(true), Some("1.2.3"), Some(42)));
+    assert_eq!(
+        (b["online"].as_bool(), b["firmware_version"].as_str(), b["survival_secs"].as_i64()),
+        (Some(true), Some("1.2.3"), Some(42))
+    );
     assert_eq!(b["last_seen_at"].as_i64(), Some(NOW + 6));
     assert!(!list.to_string().contains(&cred));
     api.clock.store(NOW + 100, std::sync::atomic::Ordering::SeqCst);
@@ -277,12 +328,18 @@ async fn boxes_enrollment_token_shown_once_and_status() {
     assert_eq!(again["expires_at"].as_i64(), Some(NOW + 100 + 7 * 86_400));
     let token2 = again["enrollment_token"].as_str().unwrap();
     assert_ne!(token2, token);
-    let (s, v) = api.op("POST", &format!("/v1/sites/{site}/boxes"), Some(json!({ "name": "b", "enrollment_ttl_secs": 5 }))).await;
+    let (s, v) = api
+        .op("POST", &format!("/v1/sites/{site}/boxes"), Some(json!({ "name": "b", "enrollment_ttl_secs": 5 })))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     // A box that uploaded records stays; one that did not can go.
     api.store.ingest_box_records(id, &batch(1..=1), NOW).await.unwrap();
     assert_eq!(api.op("DELETE", &format!("/v1/boxes/{id}"), None).await.0, StatusCode::CONFLICT);
-    let spare = api.store.create_box(site, &NewBox { name: "spare".into(), enrollment_ttl_secs: None }, 600, NOW).await.unwrap();
+    let spare = api
+        .store
+        .create_box(site, &NewBox { name: "spare".into(), enrollment_ttl_secs: None }, 600, NOW)
+        .await
+        .unwrap();
     assert_eq!(api.op("DELETE", &format!("/v1/boxes/{}", spare.box_info.id), None).await.0, StatusCode::NO_CONTENT);
 }
 
@@ -292,16 +349,23 @@ async fn tariffs_are_set_by_the_operator() {
     let (_, list) = api.op("GET", "/v1/tariffs", None).await;
     assert_eq!(list.as_array().unwrap().len(), 6);
     assert!(list.as_array().unwrap().iter().all(|t| t["price_micros_per_sec"] == 0));
-    let (s, t) = api.op("PUT", "/v1/tariffs/national_mobile", Some(json!({ "price_micros_per_sec": 250, "min_secs": 30 }))).await;
+    let (s, t) = api
+        .op("PUT", "/v1/tariffs/national_mobile", Some(json!({ "price_micros_per_sec": 250, "min_secs": 30 })))
+        .await;
     assert_eq!(s, StatusCode::OK, "{t}");
     assert_eq!((t["price_micros_per_sec"].as_i64(), t["increment_secs"].as_i64()), (Some(250), Some(1)));
     let (_, list) = api.op("GET", "/v1/tariffs", None).await;
     assert!(list.as_array().unwrap().iter().any(|t| t["class"] == "national_mobile" && t["min_secs"] == 30));
-    assert_eq!(api.op("PUT", "/v1/tariffs/gold", Some(json!({ "price_micros_per_sec": 1 }))).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.op("PUT", "/v1/tariffs/gold", Some(json!({ "price_micros_per_sec": 1 }))).await.0,
+        StatusCode::NOT_FOUND
+    );
     let (s, v) = api.op("PUT", "/v1/tariffs/international", Some(json!({ "price_micros_per_sec": -1 }))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     error_message(&v);
-    let (s, _) = api.op("PUT", "/v1/tariffs/international", Some(json!({ "price_micros_per_sec": 1, "increment_secs": 0 }))).await;
+    let (s, _) = api
+        .op("PUT", "/v1/tariffs/international", Some(json!({ "price_micros_per_sec": 1, "increment_secs": 0 })))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
@@ -347,7 +411,8 @@ async fn call_records_filter_and_paginate() {
     let (_, em) = api.op("GET", "/v1/call-records?class=emergency", None).await;
     assert_eq!(em["records"].as_array().unwrap().len(), 1);
     let (_, window) = api.op("GET", &format!("/v1/call-records?from={}&to={}", NOW + 60, NOW + 180), None).await;
-    let starts: Vec<i64> = window["records"].as_array().unwrap().iter().map(|r| r["started_at"].as_i64().unwrap()).collect();
+    let starts: Vec<i64> =
+        window["records"].as_array().unwrap().iter().map(|r| r["started_at"].as_i64().unwrap()).collect();
     assert_eq!(starts, vec![NOW + 60, NOW + 120]);
     let (_, all) = api.op("GET", "/v1/call-records", None).await;
     assert_eq!(all["records"].as_array().unwrap().len(), 9);
@@ -370,7 +435,8 @@ async fn statements_over_the_api() {
     let (s, st) = api.op("GET", &format!("/v1/sites/{a}/statements/2025-03"), None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(st["total_micros"].as_i64(), Some(15_000));
-    let fixed = st["lines"].as_array().unwrap().iter().find(|l| l["class"] == "national_fixed").cloned().unwrap_or(Value::Null);
+    let fixed =
+        st["lines"].as_array().unwrap().iter().find(|l| l["class"] == "national_fixed").cloned().unwrap_or(Value::Null);
     assert_eq!((fixed["calls"].as_i64(), fixed["billed_secs"].as_i64()), (Some(1), Some(100)));
     let (_, st) = api.op("GET", &format!("/v1/bodies/{body}/statements/2025-03"), None).await;
     assert_eq!(st["total_micros"].as_i64(), Some(15_000));

@@ -30,9 +30,19 @@ async fn world() -> World {
     let b_site = api.site(b_body, "2001").await;
     api.extension(a_site, "102").await;
     let (b_ext, _) = api.extension(b_site, "102").await;
-    let (_, rg) = api.op("POST", &format!("/v1/sites/{b_site}/ring-groups"), Some(json!({ "number": "200", "name": "Main", "members": [b_ext] }))).await;
+    let (_, rg) = api
+        .op(
+            "POST",
+            &format!("/v1/sites/{b_site}/ring-groups"),
+            Some(json!({ "number": "200", "name": "Main", "members": [b_ext] })),
+        )
+        .await;
     let (_, did) = api
-        .op("POST", "/v1/dids", Some(json!({ "number": "+3225552000", "site_id": b_site, "target": { "kind": "extension", "id": b_ext } })))
+        .op(
+            "POST",
+            "/v1/dids",
+            Some(json!({ "number": "+3225552000", "site_id": b_site, "target": { "kind": "extension", "id": b_ext } })),
+        )
         .await;
     let (b_box, _) = api.new_box(b_site).await;
     api.store.record_call(a_site, &call("025551234", NOW, Some(60)), NOW).await.unwrap();
@@ -114,7 +124,10 @@ async fn lists_show_only_the_callers_own() {
     let w = world().await;
     let t = Some(w.a_token.as_str());
     let (_, bodies) = w.api.call("GET", "/v1/bodies", t, None).await;
-    assert_eq!(bodies.as_array().unwrap().iter().map(|b| b["id"].as_i64().unwrap()).collect::<Vec<_>>(), vec![w.a_body]);
+    assert_eq!(
+        bodies.as_array().unwrap().iter().map(|b| b["id"].as_i64().unwrap()).collect::<Vec<_>>(),
+        vec![w.a_body]
+    );
     let (_, sites) = w.api.call("GET", "/v1/sites", t, None).await;
     assert_eq!(sites.as_array().unwrap().iter().map(|s| s["id"].as_i64().unwrap()).collect::<Vec<_>>(), vec![w.a_site]);
     let (_, dids) = w.api.call("GET", "/v1/dids", t, None).await;
@@ -143,7 +156,11 @@ async fn creating_for_another_body_and_operator_work_are_403() {
         ("DELETE", format!("/v1/bodies/{}", w.a_body), None),
         ("POST", format!("/v1/bodies/{}/tokens", w.a_body), Some(json!({ "label": "more" }))),
         ("GET", format!("/v1/bodies/{}/tokens", w.a_body), None),
-        ("POST", "/v1/dids".to_owned(), Some(json!({ "number": "+3225553000", "site_id": w.a_site, "target": { "kind": "extension", "id": 1 } }))),
+        (
+            "POST",
+            "/v1/dids".to_owned(),
+            Some(json!({ "number": "+3225553000", "site_id": w.a_site, "target": { "kind": "extension", "id": 1 } })),
+        ),
         ("PUT", "/v1/tariffs/international".to_owned(), Some(json!({ "price_micros_per_sec": 0 }))),
     ];
     for (method, path, body) in forbidden {
@@ -156,7 +173,15 @@ async fn creating_for_another_body_and_operator_work_are_403() {
     let (s, site) = w.api.call("POST", "/v1/sites", t, Some(json!({ "name": "Annexe", "code": "1002" }))).await;
     assert_eq!((s, site["body_id"].as_i64()), (StatusCode::CREATED, Some(w.a_body)));
     let sid = site["id"].as_i64().unwrap();
-    let (s, ext) = w.api.call("POST", &format!("/v1/sites/{sid}/extensions"), t, Some(json!({ "number": "102", "display_name": "Desk" }))).await;
+    let (s, ext) = w
+        .api
+        .call(
+            "POST",
+            &format!("/v1/sites/{sid}/extensions"),
+            t,
+            Some(json!({ "number": "102", "display_name": "Desk" })),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     assert!(ext["sip_password"].is_string());
     let (s, _) = w.api.call("POST", &format!("/v1/sites/{sid}/boxes"), t, Some(json!({ "name": "box" }))).await;

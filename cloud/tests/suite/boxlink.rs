@@ -13,11 +13,10 @@ use carillon_cloud::api::{app, AppState};
 use carillon_cloud::boxlink::{BoxLink, BoxLinkConfig, BoxLinkError, BoxLinkTls};
 use carillon_cloud::model::{NewBox, NewExtension, RecordFilter};
 use carillon_protocol::control::{
-    bounded, AuthRejectReason, Authenticate, Authenticated, Binding, BindingBatch, BoxCredential, BoxId, BoxMessage,
-    CallOutcome, CallRecord, CallRecordBatch, CloudMessage, ConfigApplied, ConfigBegin, ConfigRejectReason,
-    ConfigRejected, ConfigTransfer, EnrollRequest, EnrollRejectReason, EnrollmentToken, Extension, FirmwareVersion,
-    FrameDecoder, GoodbyeReason, Hello, Mode, Ping, Pong, RingGroup, StatusReport, UnixTime, encode_frame,
-    MAX_FRAME_LEN,
+    bounded, encode_frame, AuthRejectReason, Authenticate, Authenticated, Binding, BindingBatch, BoxCredential, BoxId,
+    BoxMessage, CallOutcome, CallRecord, CallRecordBatch, CloudMessage, ConfigApplied, ConfigBegin, ConfigRejectReason,
+    ConfigRejected, ConfigTransfer, EnrollRejectReason, EnrollRequest, EnrollmentToken, Extension, FirmwareVersion,
+    FrameDecoder, GoodbyeReason, Hello, Mode, Ping, Pong, RingGroup, StatusReport, UnixTime, MAX_FRAME_LEN,
 };
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -116,10 +115,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     }
 
     /// Hello + Authenticate; returns the answer.
-    pub(super) async fn authenticate(&mut self, id: BoxId, credential: &BoxCredential, config_version: Option<u32>) -> CloudMessage {
+    pub(super) async fn authenticate(
+        &mut self,
+        id: BoxId,
+        credential: &BoxCredential,
+        config_version: Option<u32>,
+    ) -> CloudMessage {
         self.hello().await;
-        self.send(BoxMessage::Authenticate(Authenticate { box_id: id, credential: credential.clone(), firmware: FW, config_version }))
-            .await;
+        self.send(BoxMessage::Authenticate(Authenticate {
+            box_id: id,
+            credential: credential.clone(),
+            firmware: FW,
+            config_version,
+        }))
+        .await;
         self.recv().await
     }
 
@@ -151,7 +160,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
 /// Creates a box of the rig's school and enrolls it over the link: (id, credential, token).
 async fn enroll(rig: &Rig, link: &BoxLink) -> (BoxId, BoxCredential, String) {
-    let issued = rig.store.create_box(rig.site, &NewBox { name: "box".into(), enrollment_ttl_secs: None }, 3600, NOW).await.unwrap();
+    let issued = rig
+        .store
+        .create_box(rig.site, &NewBox { name: "box".into(), enrollment_ttl_secs: None }, 3600, NOW)
+        .await
+        .unwrap();
     let token = issued.enrollment_token;
     let mut c = Client::connect(link.local_addr()).await;
     c.hello().await;
@@ -167,7 +180,10 @@ async fn enroll(rig: &Rig, link: &BoxLink) -> (BoxId, BoxCredential, String) {
 async fn online(rig: &Rig, link: &BoxLink) -> (BoxId, BoxCredential, Client<TcpStream>) {
     let (id, cred, _) = enroll(rig, link).await;
     let mut c = Client::connect(link.local_addr()).await;
-    assert_eq!(c.authenticate(id, &cred, None).await, CloudMessage::Authenticated(Authenticated { records_stored_up_to: 0 }));
+    assert_eq!(
+        c.authenticate(id, &cred, None).await,
+        CloudMessage::Authenticated(Authenticated { records_stored_up_to: 0 })
+    );
     c.config().await;
     (id, cred, c)
 }
@@ -183,7 +199,8 @@ where
 
 async fn api_get(rig: &Rig, path: &str) -> (StatusCode, Value) {
     let app = app(AppState::new(rig.store.clone(), OPERATOR));
-    let req = Request::builder().uri(path).header("authorization", format!("Bearer {OPERATOR}")).body(Body::empty()).unwrap();
+    let req =
+        Request::builder().uri(path).header("authorization", format!("Bearer {OPERATOR}")).body(Body::empty()).unwrap();
     let resp = app.oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
@@ -198,14 +215,21 @@ async fn enrollment_works_once_and_bad_sessions_are_refused_and_closed() {
     // The same token again (whole, with its prefix this time): refused, then closed.
     let mut c = Client::connect(link.local_addr()).await;
     c.hello().await;
-    c.send(BoxMessage::Enroll(EnrollRequest { token: EnrollmentToken(bounded(&token[3..]).unwrap()), firmware: FW })).await;
+    c.send(BoxMessage::Enroll(EnrollRequest { token: EnrollmentToken(bounded(&token[3..]).unwrap()), firmware: FW }))
+        .await;
     assert_eq!(c.until_closed().await, vec![CloudMessage::EnrollRejected(EnrollRejectReason::UnknownToken)]);
     // A wrong credential and an unknown box: refused, then closed.
     let mut c = Client::connect(link.local_addr()).await;
-    assert_eq!(c.authenticate(id, &BoxCredential([7; 32]), None).await, CloudMessage::AuthRejected(AuthRejectReason::BadCredential));
+    assert_eq!(
+        c.authenticate(id, &BoxCredential([7; 32]), None).await,
+        CloudMessage::AuthRejected(AuthRejectReason::BadCredential)
+    );
     assert!(c.until_closed().await.is_empty());
     let mut c = Client::connect(link.local_addr()).await;
-    assert_eq!(c.authenticate(BoxId(999), &cred, None).await, CloudMessage::AuthRejected(AuthRejectReason::BadCredential));
+    assert_eq!(
+        c.authenticate(BoxId(999), &cred, None).await,
+        CloudMessage::AuthRejected(AuthRejectReason::BadCredential)
+    );
     assert!(c.until_closed().await.is_empty());
     // Anything else before authentication: Goodbye{ProtocolViolation}, then closed.
     let mut c = Client::connect(link.local_addr()).await;
@@ -219,7 +243,10 @@ async fn enrollment_works_once_and_bad_sessions_are_refused_and_closed() {
     // No common version: our Hello, then Goodbye{UnsupportedVersion}.
     let mut c = Client::connect(link.local_addr()).await;
     c.send(BoxMessage::Hello(Hello { protocol_version: 90, min_protocol_version: 90 })).await;
-    assert_eq!(c.until_closed().await, vec![CloudMessage::Hello(Hello::current()), goodbye(GoodbyeReason::UnsupportedVersion)]);
+    assert_eq!(
+        c.until_closed().await,
+        vec![CloudMessage::Hello(Hello::current()), goodbye(GoodbyeReason::UnsupportedVersion)]
+    );
     // The right credential still works, and the box is online.
     let mut c = Client::connect(link.local_addr()).await;
     assert!(matches!(c.authenticate(id, &cred, None).await, CloudMessage::Authenticated(_)));
@@ -239,7 +266,9 @@ fn goodbye(reason: GoodbyeReason) -> CloudMessage {
 #[tokio::test]
 async fn tls_is_required_unless_plain_tcp_is_asked_for_and_a_box_enrolls_over_tls() {
     let rig = Rig::new(|_| {}).await;
-    let err = BoxLink::start(rig.store.clone(), None, BoxLinkConfig { plain_tcp: false, ..link_config() }, rig.clock.clone()).await;
+    let err =
+        BoxLink::start(rig.store.clone(), None, BoxLinkConfig { plain_tcp: false, ..link_config() }, rig.clock.clone())
+            .await;
     assert!(matches!(err, Err(BoxLinkError::Config(_))), "{err:?}");
     let dir = std::env::temp_dir().join(format!("carillon-boxlink-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -262,13 +291,23 @@ async fn tls_is_required_unless_plain_tcp_is_asked_for_and_a_box_enrolls_over_tl
     let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
     let tcp = TcpStream::connect(link.local_addr()).await.unwrap();
     let tls = connector.connect(rustls_pki_types::ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
-    let issued = rig.store.create_box(rig.site, &NewBox { name: "tls".into(), enrollment_ttl_secs: None }, 3600, NOW).await.unwrap();
+    let issued = rig
+        .store
+        .create_box(rig.site, &NewBox { name: "tls".into(), enrollment_ttl_secs: None }, 3600, NOW)
+        .await
+        .unwrap();
     let mut c = Client::over(tls);
     c.hello().await;
     let token = EnrollmentToken::new(&issued.enrollment_token[3..]).unwrap();
     c.send(BoxMessage::Enroll(EnrollRequest { token, firmware: FW })).await;
     let CloudMessage::Enrolled(e) = c.recv().await else { panic!("Enrolled expected") };
-    c.send(BoxMessage::Authenticate(Authenticate { box_id: e.box_id, credential: e.credential, firmware: FW, config_version: None })).await;
+    c.send(BoxMessage::Authenticate(Authenticate {
+        box_id: e.box_id,
+        credential: e.credential,
+        firmware: FW,
+        config_version: None,
+    }))
+    .await;
     assert!(matches!(c.recv().await, CloudMessage::Authenticated(_)));
     assert!(matches!(c.recv().await, CloudMessage::ConfigBegin(_)));
     // A plain-TCP client on the TLS port gets no control frame (a TLS alert at most) and is dropped.
@@ -315,7 +354,11 @@ async fn configuration_is_pushed_after_authentication_and_on_every_change() {
     .await;
     // An extension added through the store: a newer version with it.
     rig.store
-        .create_extension(rig.site, &NewExtension { number: "204".into(), sip_username: None, display_name: "New".into() }, NOW)
+        .create_extension(
+            rig.site,
+            &NewExtension { number: "204".into(), sip_username: None, display_name: "New".into() },
+            NOW,
+        )
         .await
         .unwrap();
     let (b2, exts2, _) = c.config().await;
@@ -336,14 +379,23 @@ async fn configuration_is_pushed_after_authentication_and_on_every_change() {
     assert_eq!(exts3.last().map(|e| (e.number.as_str(), e.display_name.as_str())), Some(("205", "From the API")));
     // A change to another school pushes nothing here.
     rig.store
-        .create_extension(rig.other_site, &NewExtension { number: "209".into(), sip_username: None, display_name: "B".into() }, NOW)
+        .create_extension(
+            rig.other_site,
+            &NewExtension { number: "209".into(), sip_username: None, display_name: "B".into() },
+            NOW,
+        )
         .await
         .unwrap();
     // Negative check: nothing may arrive within 600 ms (the versions are polled every 100 ms).
     assert!(c.try_recv(Duration::from_millis(600)).await.is_err(), "nothing for another site's change");
     // A rejection is recorded and shown by the admin API beside the applied version.
-    c.send(BoxMessage::ConfigRejected(ConfigRejected { version: b3.version, reason: ConfigRejectReason::StorageFailed })).await;
-    eventually("rejection recorded", || async { rig.store.get_box(box_id).await.unwrap().config_rejection.is_some() }).await;
+    c.send(BoxMessage::ConfigRejected(ConfigRejected {
+        version: b3.version,
+        reason: ConfigRejectReason::StorageFailed,
+    }))
+    .await;
+    eventually("rejection recorded", || async { rig.store.get_box(box_id).await.unwrap().config_rejection.is_some() })
+        .await;
     let (s, v) = api_get(&rig, &format!("/v1/boxes/{box_id}")).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["config_applied_version"], i64::from(begin.version));
@@ -401,7 +453,19 @@ async fn handed_back_bindings_route_a_call_over_the_boxs_sip_connection() {
     let ch = caller.expect("SIP/2.0 407").await;
     caller.send(&request("ACK", uri, a, &a201.username, "202", "bx1", 1, "bx1i1", "")).await;
     let auth = answer(&ch, "Proxy-Authenticate", &a201, "INVITE", uri);
-    caller.send(&request("INVITE", uri, a, &a201.username, "202", "bx1", 2, "bx1i2", &format!("Proxy-Authorization: {auth}\r\n"))).await;
+    caller
+        .send(&request(
+            "INVITE",
+            uri,
+            a,
+            &a201.username,
+            "202",
+            "bx1",
+            2,
+            "bx1i2",
+            &format!("Proxy-Authorization: {auth}\r\n"),
+        ))
+        .await;
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
@@ -477,7 +541,11 @@ fn records(box_id: BoxId, seqs: std::ops::RangeInclusive<u64>) -> BoxMessage {
 }
 
 async fn stored_seqs(rig: &Rig, box_id: BoxId) -> Vec<i64> {
-    let page = rig.store.list_records(&RecordFilter { site_id: Some(rig.site), ..Default::default() }, None, 100).await.unwrap();
+    let page = rig
+        .store
+        .list_records(&RecordFilter { site_id: Some(rig.site), ..Default::default() }, None, 100)
+        .await
+        .unwrap();
     let mut seqs: Vec<i64> =
         page.records.iter().filter(|r| r.box_id == Some(box_id.0 as i64)).filter_map(|r| r.box_seq).collect();
     seqs.sort_unstable();
@@ -505,7 +573,10 @@ async fn call_records_are_stored_exactly_once_over_the_socket() {
     c.send_raw(&frame[..n / 2]).await;
     drop(c);
     let mut c = Client::connect(link.local_addr()).await;
-    assert_eq!(c.authenticate(id, &cred, None).await, CloudMessage::Authenticated(Authenticated { records_stored_up_to: 4 }));
+    assert_eq!(
+        c.authenticate(id, &cred, None).await,
+        CloudMessage::Authenticated(Authenticated { records_stored_up_to: 4 })
+    );
     c.config().await;
     c.send(records(id, 5..=8)).await;
     assert_eq!(c.recv().await, ack(8));

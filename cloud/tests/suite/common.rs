@@ -23,17 +23,10 @@ pub async fn database_url() -> String {
     match std::env::var("DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
             static N: AtomicU32 = AtomicU32::new(0);
-            let name = format!(
-                "carillon_t_{}_{}_{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed),
-                rand_suffix()
-            );
+            let name =
+                format!("carillon_t_{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), rand_suffix());
             let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect to DATABASE_URL");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await
-                .expect("create test database");
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
             admin.close().await.ok();
             let mut u = url::Url::parse(&url).expect("DATABASE_URL is a URL");
             u.set_path(&format!("/{name}"));
@@ -44,10 +37,7 @@ pub async fn database_url() -> String {
 }
 
 fn rand_suffix() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
 }
 
 pub async fn store() -> Store {
@@ -80,9 +70,7 @@ pub fn call(callee: &str, started_at: i64, answered_secs: Option<i64>) -> CallEv
 
 /// Box records with sequence numbers `seqs`, each a 60-second national call.
 pub fn batch(seqs: impl IntoIterator<Item = i64>) -> Vec<BoxCallRecord> {
-    seqs.into_iter()
-        .map(|seq| BoxCallRecord { seq, call: call("025551234", NOW + seq * 100, Some(60)) })
-        .collect()
+    seqs.into_iter().map(|seq| BoxCallRecord { seq, call: call("025551234", NOW + seq * 100, Some(60)) }).collect()
 }
 
 /// The API on a fresh store, with a settable clock.
@@ -102,7 +90,13 @@ impl Api {
     }
 
     /// Sends one request; returns the status and the JSON body (`Null` when empty).
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
@@ -140,7 +134,11 @@ impl Api {
     /// Creates a site for a body (as the operator): its id.
     pub async fn site(&self, body_id: i64, code: &str) -> i64 {
         let (s, v) = self
-            .op("POST", "/v1/sites", Some(json!({ "body_id": body_id, "name": format!("School {code}"), "code": code })))
+            .op(
+                "POST",
+                "/v1/sites",
+                Some(json!({ "body_id": body_id, "name": format!("School {code}"), "code": code })),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         v["id"].as_i64().unwrap()
@@ -149,7 +147,11 @@ impl Api {
     /// Creates an extension: (id, password).
     pub async fn extension(&self, site: i64, number: &str) -> (i64, String) {
         let (s, v) = self
-            .op("POST", &format!("/v1/sites/{site}/extensions"), Some(json!({ "number": number, "display_name": "Phone" })))
+            .op(
+                "POST",
+                &format!("/v1/sites/{site}/extensions"),
+                Some(json!({ "number": number, "display_name": "Phone" })),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         (v["id"].as_i64().unwrap(), v["sip_password"].as_str().unwrap().to_owned())

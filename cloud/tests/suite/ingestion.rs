@@ -10,10 +10,15 @@ async fn with_box() -> (Store, i64, i64, String) {
     let s = store().await;
     let body = s.create_body("Board", NOW).await.unwrap();
     let site = s
-        .create_site(body.id, &NewSite { body_id: None, name: "School".into(), code: "1234".into(), kind: SiteKind::School }, NOW)
+        .create_site(
+            body.id,
+            &NewSite { body_id: None, name: "School".into(), code: "1234".into(), kind: SiteKind::School },
+            NOW,
+        )
         .await
         .unwrap();
-    let issued = s.create_box(site.id, &NewBox { name: "box".into(), enrollment_ttl_secs: None }, 3600, NOW).await.unwrap();
+    let issued =
+        s.create_box(site.id, &NewBox { name: "box".into(), enrollment_ttl_secs: None }, 3600, NOW).await.unwrap();
     (s, site.id, issued.box_info.id, issued.enrollment_token)
 }
 
@@ -78,7 +83,8 @@ async fn batch_cut_in_the_middle_then_resent_whole_stores_each_record_once() {
     assert_eq!(stored_seqs(&s, site).await, (1..=8).collect::<Vec<_>>());
     // The statement counts each call once: 8 calls of 60 s.
     let st = s.site_statement(site, carillon_cloud::Month::parse("2025-03").unwrap()).await.unwrap();
-    let national = st.lines.iter().find(|l| l.class == carillon_cloud::rating::DestinationClass::NationalFixed).unwrap();
+    let national =
+        st.lines.iter().find(|l| l.class == carillon_cloud::rating::DestinationClass::NationalFixed).unwrap();
     assert_eq!((national.calls, national.billed_secs), (8, 480));
 }
 
@@ -116,7 +122,11 @@ async fn oversized_batches_and_unknown_boxes_are_refused() {
 #[tokio::test]
 async fn box_status_accumulates_survival_time() {
     let (s, _, box_id, _) = with_box().await;
-    let r = |online, fw: Option<&str>, add| BoxStatusReport { online, firmware_version: fw.map(Into::into), survival_secs_add: add };
+    let r = |online, fw: Option<&str>, add| BoxStatusReport {
+        online,
+        firmware_version: fw.map(Into::into),
+        survival_secs_add: add,
+    };
     s.report_box_status(box_id, &r(true, Some("1.0.0"), 0), NOW).await.unwrap();
     s.report_box_status(box_id, &r(false, None, 120), NOW + 200).await.unwrap();
     let info = s.report_box_status(box_id, &r(true, None, 30), NOW + 400).await.unwrap();

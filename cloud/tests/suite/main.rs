@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-
-
 mod api_resources;
 mod api_tenancy;
 mod boxlink;

@@ -19,7 +19,8 @@ async fn priced_store() -> (Store, i64, i64, i64) {
         s.set_tariff(&t).await.unwrap();
     }
     let body = s.create_body("Board", NOW).await.unwrap();
-    let site = |code: &str| NewSite { body_id: None, name: format!("S{code}"), code: code.into(), kind: SiteKind::School };
+    let site =
+        |code: &str| NewSite { body_id: None, name: format!("S{code}"), code: code.into(), kind: SiteKind::School };
     let a = s.create_site(body.id, &site("1001"), NOW).await.unwrap();
     let b = s.create_site(body.id, &site("1002"), NOW).await.unwrap();
     (s, body.id, a.id, b.id)
@@ -46,7 +47,11 @@ async fn each_class_is_rated_by_its_tariff() {
     assert_eq!((short.billed_secs, short.cost_micros), (30, 9_000));
     let missed = s.record_call(a, &call("0033142685300", NOW, None), NOW).await.unwrap();
     assert_eq!((missed.outcome, missed.cost_micros), (Outcome::NoAnswer, 0));
-    let inbound = CallEvent { direction: Direction::Inbound, caller: "+3225550000".into(), ..call("+3225551000", NOW, Some(600)) };
+    let inbound = CallEvent {
+        direction: Direction::Inbound,
+        caller: "+3225550000".into(),
+        ..call("+3225551000", NOW, Some(600))
+    };
     let rec = s.record_call(a, &inbound, NOW).await.unwrap();
     assert_eq!((rec.class, rec.cost_micros), (C::Inbound, 0));
 }
@@ -58,7 +63,9 @@ async fn box_records_are_rated_at_ingestion_and_keep_their_price() {
     let recs = crate::common::batch(1..=2);
     s.ingest_box_records(issued.box_info.id, &recs, NOW).await.unwrap();
     // A new price applies to later calls only.
-    s.set_tariff(&Tariff { class: C::NationalFixed, price_micros_per_sec: 999, min_secs: 0, increment_secs: 1 }).await.unwrap();
+    s.set_tariff(&Tariff { class: C::NationalFixed, price_micros_per_sec: 999, min_secs: 0, increment_secs: 1 })
+        .await
+        .unwrap();
     let page = s.list_records(&RecordFilter { site_id: Some(a), ..Default::default() }, None, 10).await.unwrap();
     assert_eq!(page.records.len(), 2);
     for r in &page.records {

@@ -141,7 +141,17 @@ async fn call_from_101(rig: &Rig, caller: &Phone, dialled: &str, call_id: &str) 
     caller.send(&request("ACK", &uri, a, &acc.username, dialled, call_id, 1, &format!("{call_id}i1"), "")).await;
     let auth = answer(&ch, "Proxy-Authenticate", &acc, "INVITE", &uri);
     caller
-        .send(&request("INVITE", &uri, a, &acc.username, dialled, call_id, 2, &format!("{call_id}i2"), &format!("Proxy-Authorization: {auth}\r\n")))
+        .send(&request(
+            "INVITE",
+            &uri,
+            a,
+            &acc.username,
+            dialled,
+            call_id,
+            2,
+            &format!("{call_id}i2"),
+            &format!("Proxy-Authorization: {auth}\r\n"),
+        ))
         .await;
     caller.expect("SIP/2.0 100").await
 }
@@ -159,7 +169,8 @@ async fn unknown_and_unregistered_numbers_are_refused_and_recorded() {
     assert!(caller.expect("SIP/2.0 4").await.starts_with("SIP/2.0 404"));
     // Records are written by the call's task after the answer goes out: wait (bounded) for all
     // three, and compare without depending on the order of writes that share one timestamp.
-    let page = wait_for_records(&rig.store, &RecordFilter { site_id: Some(rig.site), ..Default::default() }, 3, SETTLE).await;
+    let page =
+        wait_for_records(&rig.store, &RecordFilter { site_id: Some(rig.site), ..Default::default() }, 3, SETTLE).await;
     let mut callees: Vec<_> = page.records.iter().map(|r| (r.callee.as_str(), r.outcome)).collect();
     callees.sort_by(|a, b| a.0.cmp(b.0));
     assert_eq!(callees, vec![("203", Outcome::Failed), ("89999101", Outcome::Failed), ("999", Outcome::Failed)]);
@@ -195,7 +206,12 @@ async fn a_binding_behind_a_box_is_reached_through_its_path_and_busy_passes_thro
     let acc3 = rig.account("203");
     let n = rig.sip.import_bindings(
         Flow::udp(b),
-        &[HandedBinding { username: acc3.username.clone(), contact: "sip:203@10.9.9.9:5060".into(), path: vec![format!("<sip:box@{b};lr>")], expires_at: NOW + 600 }],
+        &[HandedBinding {
+            username: acc3.username.clone(),
+            contact: "sip:203@10.9.9.9:5060".into(),
+            path: vec![format!("<sip:box@{b};lr>")],
+            expires_at: NOW + 600,
+        }],
     );
     assert_eq!(n, 1);
     call_from_101(&rig, &caller, "203", "cbox2").await;
@@ -227,8 +243,18 @@ async fn answered_call_routes_in_dialog_and_records_at_bye_unanswered_times_out(
     // BYE from the caller along the route set reaches the callee; its 200 comes back.
     rig.clock.0.store(NOW + 65, Ordering::Relaxed);
     let a = caller.addr();
-    let bye = request("BYE", &format!("sip:uas@{}", callee.addr()), a, "201", "202", "cans", 3, "bye1", &format!("Route: {rr}\r\n"))
-        .replace("To: <sip:202@carillon>", "To: <sip:202@carillon>;tag=uas1");
+    let bye = request(
+        "BYE",
+        &format!("sip:uas@{}", callee.addr()),
+        a,
+        "201",
+        "202",
+        "cans",
+        3,
+        "bye1",
+        &format!("Route: {rr}\r\n"),
+    )
+    .replace("To: <sip:202@carillon>", "To: <sip:202@carillon>;tag=uas1");
     caller.send(&bye).await;
     let got = callee.expect("BYE").await;
     assert!(header(&got, "Route").is_none(), "the switch removed its own Route");
@@ -247,7 +273,10 @@ async fn answered_call_routes_in_dialog_and_records_at_bye_unanswered_times_out(
     // The answered call's record (at BYE) and the unanswered one's are written after the answers.
     let recs = wait_for_records(&rig.store, &RecordFilter::default(), 2, SETTLE).await.records;
     let answered = recs.iter().find(|r| r.outcome == Outcome::Answered).expect("answered record");
-    assert_eq!((answered.started_at, answered.answered_at, answered.ended_at, answered.duration_secs), (NOW, Some(NOW + 5), NOW + 65, 60));
+    assert_eq!(
+        (answered.started_at, answered.answered_at, answered.ended_at, answered.duration_secs),
+        (NOW, Some(NOW + 5), NOW + 65, 60)
+    );
     assert!(recs.iter().any(|r| r.outcome == Outcome::NoAnswer));
     assert_eq!(rig.sip.active_calls(), 0);
     rig.sip.shutdown();
@@ -292,7 +321,8 @@ async fn tcp_tls_and_the_connection_limit() {
     let mut tcp = tokio::net::TcpStream::connect(rig.sip.tcp_addr()).await.unwrap();
     let a = tcp.local_addr().unwrap();
     let acc = rig.account("201");
-    let reg = request("REGISTER", "sip:carillon", a, &acc.username, &acc.username, "tcp1", 1, "t1", "").replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let reg = request("REGISTER", "sip:carillon", a, &acc.username, &acc.username, "tcp1", 1, "t1", "")
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
     tcp.write_all(format!("\r\n\r\n{reg}").as_bytes()).await.unwrap();
     let mut buf = vec![0u8; 4096];
     let mut got = Vec::new();
@@ -312,7 +342,8 @@ async fn tcp_tls_and_the_connection_limit() {
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
     let stream = tokio::net::TcpStream::connect(rig.sip.tls_addr().unwrap()).await.unwrap();
-    let mut tls = connector.connect(rustls_pki_types::ServerName::try_from("localhost").unwrap(), stream).await.unwrap();
+    let mut tls =
+        connector.connect(rustls_pki_types::ServerName::try_from("localhost").unwrap(), stream).await.unwrap();
     tls.write_all(bare("OPTIONS", "sip:x@y", a, "").replace("SIP/2.0/UDP", "SIP/2.0/TLS").as_bytes()).await.unwrap();
     let n = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await.unwrap().unwrap();
     assert!(buf[..n].starts_with(b"SIP/2.0 200"), "{}", String::from_utf8_lossy(&buf[..n]));

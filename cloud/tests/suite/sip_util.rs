@@ -53,35 +53,90 @@ impl Rig {
     pub async fn with_store(store: Store, tune: impl FnOnce(&mut SipConfig)) -> Rig {
         let body = store.create_body("Board", NOW).await.unwrap();
         let site = store
-            .create_site(body.id, &NewSite { body_id: None, name: "School A".into(), code: "1234".into(), kind: carillon_cloud::model::SiteKind::School }, NOW)
+            .create_site(
+                body.id,
+                &NewSite {
+                    body_id: None,
+                    name: "School A".into(),
+                    code: "1234".into(),
+                    kind: carillon_cloud::model::SiteKind::School,
+                },
+                NOW,
+            )
             .await
             .unwrap();
         let other = store
-            .create_site(body.id, &NewSite { body_id: None, name: "School B".into(), code: "5678".into(), kind: carillon_cloud::model::SiteKind::School }, NOW)
+            .create_site(
+                body.id,
+                &NewSite {
+                    body_id: None,
+                    name: "School B".into(),
+                    code: "5678".into(),
+                    kind: carillon_cloud::model::SiteKind::School,
+                },
+                NOW,
+            )
             .await
             .unwrap();
         let mut accounts = Vec::new();
         let mut ids = Vec::new();
         for n in ["201", "202", "203"] {
             let c = store
-                .create_extension(site.id, &NewExtension { number: n.into(), sip_username: None, display_name: format!("Phone {n}") }, NOW)
+                .create_extension(
+                    site.id,
+                    &NewExtension { number: n.into(), sip_username: None, display_name: format!("Phone {n}") },
+                    NOW,
+                )
                 .await
                 .unwrap();
             ids.push(c.extension.id);
             accounts.push(Account { number: n.into(), username: c.extension.sip_username, password: c.sip_password });
         }
         let c = store
-            .create_extension(other.id, &NewExtension { number: "201".into(), sip_username: None, display_name: "B 201".into() }, NOW)
+            .create_extension(
+                other.id,
+                &NewExtension { number: "201".into(), sip_username: None, display_name: "B 201".into() },
+                NOW,
+            )
             .await
             .unwrap();
-        accounts.push(Account { number: "85678201".into(), username: c.extension.sip_username, password: c.sip_password });
+        accounts.push(Account {
+            number: "85678201".into(),
+            username: c.extension.sip_username,
+            password: c.sip_password,
+        });
         let group = store
-            .create_ring_group(site.id, &NewRingGroup { number: "300".into(), name: "Secretariat".into(), timeout_secs: 20, members: vec![ids[1], ids[2]] }, NOW)
+            .create_ring_group(
+                site.id,
+                &NewRingGroup {
+                    number: "300".into(),
+                    name: "Secretariat".into(),
+                    timeout_secs: 20,
+                    members: vec![ids[1], ids[2]],
+                },
+                NOW,
+            )
             .await
             .unwrap();
-        store.create_did(&NewDid { number: "+3221234567".into(), site_id: site.id, target: DidTarget::RingGroup(group.id) }, NOW).await.unwrap();
-        store.create_did(&NewDid { number: "+3221234500".into(), site_id: site.id, target: DidTarget::Extension(ids[0]) }, NOW).await.unwrap();
-        let mut cfg = SipConfig { udp: "127.0.0.1:0".parse().unwrap(), tcp: Some("127.0.0.1:0".parse().unwrap()), ..SipConfig::default() };
+        store
+            .create_did(
+                &NewDid { number: "+3221234567".into(), site_id: site.id, target: DidTarget::RingGroup(group.id) },
+                NOW,
+            )
+            .await
+            .unwrap();
+        store
+            .create_did(
+                &NewDid { number: "+3221234500".into(), site_id: site.id, target: DidTarget::Extension(ids[0]) },
+                NOW,
+            )
+            .await
+            .unwrap();
+        let mut cfg = SipConfig {
+            udp: "127.0.0.1:0".parse().unwrap(),
+            tcp: Some("127.0.0.1:0".parse().unwrap()),
+            ..SipConfig::default()
+        };
         tune(&mut cfg);
         let clock = Arc::new(TestClock(AtomicI64::new(NOW)));
         let sip = SipServer::start(store.clone(), cfg, clock.clone()).await.unwrap();
@@ -149,15 +204,32 @@ pub fn answer(resp: &str, challenge_header: &str, acc: &Account, method: &str, u
     let ch = header(resp, challenge_header).expect("a challenge");
     let challenge = Challenge::parse(ch.as_bytes()).unwrap();
     let mut out = vec![0u8; 1024];
-    let n = CredentialsParams { username: &acc.username, secret: Secret::Password(acc.password.as_bytes()), method, uri, cnonce: "c0ffee", nc: 1 }
-        .write(&challenge, &mut out)
-        .unwrap();
+    let n = CredentialsParams {
+        username: &acc.username,
+        secret: Secret::Password(acc.password.as_bytes()),
+        method,
+        uri,
+        cnonce: "c0ffee",
+        nc: 1,
+    }
+    .write(&challenge, &mut out)
+    .unwrap();
     String::from_utf8(out[..n].to_vec()).unwrap()
 }
 
 #[allow(clippy::too_many_arguments)]
 /// A request from `from` (a phone address) with the usual headers; `extra` lines end in CRLF.
-pub fn request(method: &str, uri: &str, from: SocketAddr, user: &str, to: &str, call_id: &str, cseq: u32, branch: &str, extra: &str) -> String {
+pub fn request(
+    method: &str,
+    uri: &str,
+    from: SocketAddr,
+    user: &str,
+    to: &str,
+    call_id: &str,
+    cseq: u32,
+    branch: &str,
+    extra: &str,
+) -> String {
     format!(
         "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\n\
          From: <sip:{user}@carillon>;tag=t{branch}\r\nTo: <sip:{to}@carillon>\r\nCall-ID: {call_id}\r\n\
@@ -169,11 +241,35 @@ pub fn request(method: &str, uri: &str, from: SocketAddr, user: &str, to: &str, 
 pub async fn register(phone: &Phone, acc: &Account, extra: &str) -> String {
     let uri = "sip:carillon";
     let call_id = format!("reg-{}", acc.username);
-    phone.send(&request("REGISTER", uri, phone.addr(), &acc.username, &acc.username, &call_id, 1, &format!("r1{}", acc.username), extra)).await;
+    phone
+        .send(&request(
+            "REGISTER",
+            uri,
+            phone.addr(),
+            &acc.username,
+            &acc.username,
+            &call_id,
+            1,
+            &format!("r1{}", acc.username),
+            extra,
+        ))
+        .await;
     let ch = phone.expect("SIP/2.0 401").await;
     let auth = answer(&ch, "WWW-Authenticate", acc, "REGISTER", uri);
     let extra = format!("{extra}Authorization: {auth}\r\n");
-    phone.send(&request("REGISTER", uri, phone.addr(), &acc.username, &acc.username, &call_id, 2, &format!("r2{}", acc.username), &extra)).await;
+    phone
+        .send(&request(
+            "REGISTER",
+            uri,
+            phone.addr(),
+            &acc.username,
+            &acc.username,
+            &call_id,
+            2,
+            &format!("r2{}", acc.username),
+            &extra,
+        ))
+        .await;
     phone.expect("SIP/2.0 200").await
 }
 

@@ -61,7 +61,13 @@ struct Sipp {
 
 impl Sipp {
     /// `sipp [server] -sf scenario -i 127.0.0.1 -p port -m 1 ...extra`.
-    fn start(name: &str, scenario_file: &std::path::Path, server: Option<SocketAddr>, port: u16, extra: &[&str]) -> Sipp {
+    fn start(
+        name: &str,
+        scenario_file: &std::path::Path,
+        server: Option<SocketAddr>,
+        port: u16,
+        extra: &[&str],
+    ) -> Sipp {
         let dir = std::env::temp_dir().join(format!("carillon-sipp-{}-{name}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut cmd = Command::new("sipp");
@@ -70,7 +76,18 @@ impl Sipp {
         }
         cmd.arg("-sf")
             .arg(scenario_file)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-timeout", "30s", "-timeout_error", "-nostdin"])
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-m",
+                "1",
+                "-timeout",
+                "30s",
+                "-timeout_error",
+                "-nostdin",
+            ])
             .args(["-mp", &media_port().to_string(), "-trace_err", "-error_file"])
             .arg(dir.join("errors.log"))
             .args(extra)
@@ -124,7 +141,9 @@ async fn sipp_register(rig: &Rig, acc: &Account, port: u16) {
     let mut args = auth_args(acc);
     args.extend(["-s".into(), acc.username.clone()]);
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    let code = Sipp::start("register", &scenario("register.xml"), Some(rig.sip.udp_addr()), port, &a).wait(Duration::from_secs(20)).await;
+    let code = Sipp::start("register", &scenario("register.xml"), Some(rig.sip.udp_addr()), port, &a)
+        .wait(Duration::from_secs(20))
+        .await;
     assert_eq!(code, 0, "registration of {} failed", acc.username);
 }
 
@@ -136,7 +155,8 @@ fn sipp_call(rig: &Rig, acc: &Account, dialled: &str, refused: Option<u16>) -> S
     let file = match refused {
         None => scenario("uac_call.xml"),
         Some(code) => {
-            let text = std::fs::read_to_string(scenario("uac_refused.xml")).unwrap().replace("@CODE@", &code.to_string());
+            let text =
+                std::fs::read_to_string(scenario("uac_refused.xml")).unwrap().replace("@CODE@", &code.to_string());
             let path = std::env::temp_dir().join(format!("carillon-uac-{code}-{}.xml", std::process::id()));
             std::fs::write(&path, text).unwrap();
             path
@@ -164,7 +184,12 @@ fn udp_port_bound(port: u16) -> bool {
 /// request to it is not lost to an unbound port.
 async fn listening(name: &str, port: u16) {
     if std::path::Path::new("/proc/net/udp").exists() {
-        wait_until(&format!("sipp {name} listening on 127.0.0.1:{port}"), SETTLE, || async move { udp_port_bound(port) }).await;
+        wait_until(
+            &format!("sipp {name} listening on 127.0.0.1:{port}"),
+            SETTLE,
+            || async move { udp_port_bound(port) },
+        )
+        .await;
     } else {
         // Without /proc there is nothing to look at: give it a fixed moment, as before.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -198,7 +223,10 @@ async fn sipp_call_between_two_extensions_of_a_school() {
     assert_eq!(callee.wait(Duration::from_secs(10)).await, 0, "callee");
     let recs = records(&rig, 1).await;
     assert_eq!(recs.len(), 1);
-    assert_eq!((recs[0].outcome, recs[0].class, recs[0].caller.as_str(), recs[0].callee.as_str()), (Outcome::Answered, DestinationClass::OnNet, "201", "202"));
+    assert_eq!(
+        (recs[0].outcome, recs[0].class, recs[0].caller.as_str(), recs[0].callee.as_str()),
+        (Outcome::Answered, DestinationClass::OnNet, "201", "202")
+    );
     rig.sip.shutdown();
 }
 
@@ -260,12 +288,21 @@ async fn sipp_inbound_did_rings_the_group_first_answer_wins() {
     let rings = Sipp::start("member-203", &scenario("uas_ring_cancel.xml"), None, p3, &[]);
     listening("member-202", p2).await;
     listening("member-203", p3).await;
-    let carrier = Sipp::start("carrier", &scenario("carrier_call.xml"), Some(rig.sip.udp_addr()), carrier_port, &["-s", "021234567"]);
+    let carrier = Sipp::start(
+        "carrier",
+        &scenario("carrier_call.xml"),
+        Some(rig.sip.udp_addr()),
+        carrier_port,
+        &["-s", "021234567"],
+    );
     assert_eq!(carrier.wait(Duration::from_secs(30)).await, 0, "carrier");
     assert_eq!(answers.wait(Duration::from_secs(10)).await, 0, "answering member");
     assert_eq!(rings.wait(Duration::from_secs(10)).await, 0, "cancelled member");
     let recs = records(&rig, 1).await;
     assert_eq!(recs.len(), 1);
-    assert_eq!((recs[0].outcome, recs[0].class, recs[0].callee.as_str()), (Outcome::Answered, DestinationClass::Inbound, "+3221234567"));
+    assert_eq!(
+        (recs[0].outcome, recs[0].class, recs[0].callee.as_str()),
+        (Outcome::Answered, DestinationClass::Inbound, "+3221234567")
+    );
     rig.sip.shutdown();
 }

@@ -61,7 +61,10 @@ async fn routes_and_records_keep_what_they_need() {
     let s = store().await;
     let a = site(&s, "1234").await;
     let e = s.create_extension(a, &ext("102"), NOW).await.unwrap().extension;
-    let did = s.create_did(&NewDid { number: "+3225551000".into(), site_id: a, target: DidTarget::Extension(e.id) }, NOW).await.unwrap();
+    let did = s
+        .create_did(&NewDid { number: "+3225551000".into(), site_id: a, target: DidTarget::Extension(e.id) }, NOW)
+        .await
+        .unwrap();
     assert_eq!(s.did_by_number("+3225551000").await.unwrap(), did);
     assert!(matches!(s.delete_extension(e.id).await, Err(StoreError::Conflict(_))));
     s.delete_did(did.id).await.unwrap();
@@ -126,12 +129,20 @@ async fn every_directory_write_bumps_its_sites_config_version_only() {
     s.reset_extension_password(e2).await.unwrap();
     bumped(version(s.clone(), a).await, "reset password");
     let g = s
-        .create_ring_group(a, &NewRingGroup { number: "300".into(), name: "G".into(), timeout_secs: 20, members: vec![e1, e2] }, NOW)
+        .create_ring_group(
+            a,
+            &NewRingGroup { number: "300".into(), name: "G".into(), timeout_secs: 20, members: vec![e1, e2] },
+            NOW,
+        )
         .await
         .unwrap()
         .id;
     bumped(version(s.clone(), a).await, "create ring group");
-    let did = s.create_did(&NewDid { number: "+3221234567".into(), site_id: a, target: DidTarget::RingGroup(g) }, NOW).await.unwrap().id;
+    let did = s
+        .create_did(&NewDid { number: "+3221234567".into(), site_id: a, target: DidTarget::RingGroup(g) }, NOW)
+        .await
+        .unwrap()
+        .id;
     bumped(version(s.clone(), a).await, "create DID");
     s.delete_did(did).await.unwrap();
     bumped(version(s.clone(), a).await, "delete DID");

@@ -13,7 +13,9 @@ use carillon_cloud::model::{NewBox, Outcome, RecordFilter};
 use carillon_cloud::sip::{SipConfig, SipServer};
 use carillon_cloud::store::NodePresence;
 use carillon_cloud::{Store, StoreOptions};
-use carillon_protocol::control::{Authenticated, BindingBatch, BindingsAck, BoxMessage, CloudMessage, EnrollRequest, EnrollmentToken};
+use carillon_protocol::control::{
+    Authenticated, BindingBatch, BindingsAck, BoxMessage, CloudMessage, EnrollRequest, EnrollmentToken,
+};
 use hmac::{Hmac, Mac};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -46,7 +48,11 @@ fn node(id: &'static str) -> impl FnOnce(&mut SipConfig) {
 }
 
 async fn start_node(store: Store, rig: &Rig, id: &'static str) -> SipServer {
-    let mut cfg = SipConfig { udp: "127.0.0.1:0".parse().unwrap(), tcp: Some("127.0.0.1:0".parse().unwrap()), ..SipConfig::default() };
+    let mut cfg = SipConfig {
+        udp: "127.0.0.1:0".parse().unwrap(),
+        tcp: Some("127.0.0.1:0".parse().unwrap()),
+        ..SipConfig::default()
+    };
     node(id)(&mut cfg);
     SipServer::start(store, cfg, rig.clock.clone()).await.unwrap()
 }
@@ -62,7 +68,17 @@ async fn invite(rig: &Rig, caller: &Phone, dialled: &str, call_id: &str) {
     caller.send(&request("ACK", &uri, a, &acc.username, dialled, call_id, 1, &format!("{call_id}i1"), "")).await;
     let auth = answer(&ch, "Proxy-Authenticate", &acc, "INVITE", &uri);
     caller
-        .send(&request("INVITE", &uri, a, &acc.username, dialled, call_id, 2, &format!("{call_id}i2"), &format!("Proxy-Authorization: {auth}\r\n")))
+        .send(&request(
+            "INVITE",
+            &uri,
+            a,
+            &acc.username,
+            dialled,
+            call_id,
+            2,
+            &format!("{call_id}i2"),
+            &format!("Proxy-Authorization: {auth}\r\n"),
+        ))
         .await;
     caller.expect("SIP/2.0 100").await;
 }
@@ -107,14 +123,20 @@ async fn a_call_from_a_school_on_node_1_to_a_school_whose_box_is_on_node_2_conne
     let n2 = start_node(s2.clone(), &rig, "n2").await;
     // School 5678's box attaches to node 2: control link, then its own SIP connection.
     let link = BoxLink::start(s2.clone(), Some(n2.handle()), link_config(), rig.clock.clone()).await.unwrap();
-    let issued = s2.create_box(rig.other_site, &NewBox { name: "box B".into(), enrollment_ttl_secs: None }, 3600, NOW).await.unwrap();
+    let issued = s2
+        .create_box(rig.other_site, &NewBox { name: "box B".into(), enrollment_ttl_secs: None }, 3600, NOW)
+        .await
+        .unwrap();
     let mut c = Client::connect(link.local_addr()).await;
     c.hello().await;
     let wire = EnrollmentToken::new(issued.enrollment_token.strip_prefix("ce_").unwrap()).unwrap();
     c.send(BoxMessage::Enroll(EnrollRequest { token: wire, firmware: FW })).await;
     let CloudMessage::Enrolled(e) = c.recv().await else { panic!("Enrolled expected") };
     let mut c = Client::connect(link.local_addr()).await;
-    assert_eq!(c.authenticate(e.box_id, &e.credential, None).await, CloudMessage::Authenticated(Authenticated { records_stored_up_to: 0 }));
+    assert_eq!(
+        c.authenticate(e.box_id, &e.credential, None).await,
+        CloudMessage::Authenticated(Authenticated { records_stored_up_to: 0 })
+    );
     c.config().await;
     let mut box_sip = TcpStream::connect(n2.tcp_addr()).await.unwrap();
     box_sip.write_all(b"\r\n\r\n").await.unwrap();
@@ -179,7 +201,10 @@ async fn a_call_from_a_school_on_node_1_to_a_school_whose_box_is_on_node_2_conne
     assert_eq!(recs.len(), 1, "{recs:?}");
     assert_eq!(recs_again.len(), 1, "no second record: {recs_again:?}");
     let r = &recs[0];
-    assert_eq!((r.site_id, r.caller.as_str(), r.callee.as_str(), r.outcome), (rig.site, "201", "85678201", Outcome::Answered));
+    assert_eq!(
+        (r.site_id, r.caller.as_str(), r.callee.as_str(), r.outcome),
+        (rig.site, "201", "85678201", Outcome::Answered)
+    );
     assert_eq!((r.started_at, r.answered_at, r.ended_at), (NOW, Some(NOW + 5), NOW + 65));
     assert_eq!((rig.sip.active_calls(), n2.active_calls()), (0, 0));
     // The box goes: its attachment goes with it.
@@ -210,7 +235,8 @@ async fn a_dead_nodes_lease_runs_out_and_calls_to_its_phones_fail_at_once() {
     // its aborted tasks are dropped: wait (bounded) until its SIP port refuses connections.
     let n2_tcp = n2.tcp_addr();
     n2.shutdown();
-    wait_until("node 2's SIP listener closed", SETTLE, || async move { TcpStream::connect(n2_tcp).await.is_err() }).await;
+    wait_until("node 2's SIP listener closed", SETTLE, || async move { TcpStream::connect(n2_tcp).await.is_err() })
+        .await;
     let caller = Phone::new(rig.sip.udp_addr()).await;
     // Within the lease: node 2 is tried, cannot be reached, and the call fails at once.
     let t = Instant::now();
@@ -226,7 +252,9 @@ async fn a_dead_nodes_lease_runs_out_and_calls_to_its_phones_fail_at_once() {
     let r = caller.expect("SIP/2.0 4").await;
     assert!(r.starts_with("SIP/2.0 480"), "{r}");
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
-    let recs = wait_for_records(&rig.store, &RecordFilter { site_id: Some(rig.site), ..Default::default() }, 2, SETTLE).await.records;
+    let recs = wait_for_records(&rig.store, &RecordFilter { site_id: Some(rig.site), ..Default::default() }, 2, SETTLE)
+        .await
+        .records;
     assert_eq!(recs.len(), 2, "both failures recorded: {recs:?}");
     rig.sip.shutdown();
 }
@@ -255,8 +283,18 @@ async fn inter_node_marks_are_trusted_only_from_peers_over_tcp_with_the_right_ma
     // Over TCP from a peer address, a wrong MAC is not trusted either.
     let mut tcp = TcpStream::connect(rig.sip.tcp_addr()).await.unwrap();
     let from = tcp.local_addr().unwrap();
-    let forged = request("INVITE", &uri, from, "x", &acc.username, "m2", 1, "m2i", &format!("X-Carillon-Node: n2;mac={}\r\n", "0".repeat(32)))
-        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let forged = request(
+        "INVITE",
+        &uri,
+        from,
+        "x",
+        &acc.username,
+        "m2",
+        1,
+        "m2i",
+        &format!("X-Carillon-Node: n2;mac={}\r\n", "0".repeat(32)),
+    )
+    .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
     tcp.write_all(forged.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     loop {
@@ -268,7 +306,8 @@ async fn inter_node_marks_are_trusted_only_from_peers_over_tcp_with_the_right_ma
         break;
     }
     // The right MAC over TCP from a peer is inter-node traffic: the phone rings.
-    let good = request("INVITE", &uri, from, "x", &acc.username, call_id, 1, "m3i", &mark).replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let good = request("INVITE", &uri, from, "x", &acc.username, call_id, 1, "m3i", &mark)
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
     tcp.write_all(good.as_bytes()).await.unwrap();
     let inv = callee.expect("INVITE").await;
     assert!(header(&inv, "X-Carillon-Node").is_none(), "{inv}");

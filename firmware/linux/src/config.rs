@@ -185,7 +185,8 @@ fn default_detect_ms() -> u64 {
 impl Config {
     /// Reads and checks a TOML file.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Config::from_toml(&text)
     }
 
@@ -231,7 +232,9 @@ impl Config {
     /// [`crate::state::StateDir::load_identity`]).
     pub fn identity(&self) -> Option<Identity> {
         match (&self.identity.box_id, &self.identity.credential, &self.identity.enrollment_token) {
-            (Some(id), Some(c), _) => parse_credential(c).map(|credential| Identity::Enrolled { box_id: *id, credential }),
+            (Some(id), Some(c), _) => {
+                parse_credential(c).map(|credential| Identity::Enrolled { box_id: *id, credential })
+            }
             (_, _, Some(t)) => Some(Identity::Token(wire_token(t).to_owned())),
             _ => None,
         }
@@ -240,7 +243,8 @@ impl Config {
     /// How the cloud's certificate is checked.
     pub fn tls_mode(&self) -> Result<TlsMode, ConfigError> {
         let t = &self.tls;
-        let chosen = usize::from(t.ca_file.is_some()) + usize::from(t.pinned_cert.is_some()) + usize::from(t.insecure_plain_tcp);
+        let chosen =
+            usize::from(t.ca_file.is_some()) + usize::from(t.pinned_cert.is_some()) + usize::from(t.insecure_plain_tcp);
         if chosen != 1 {
             return Err(ConfigError::Invalid(
                 "[tls] needs exactly one of ca_file, pinned_cert, insecure_plain_tcp = true".into(),
@@ -248,11 +252,15 @@ impl Config {
         }
         let name = || self.cloud.server_name.clone();
         if let Some(ca) = &t.ca_file {
-            let server_name = name().ok_or_else(|| ConfigError::Invalid("tls.ca_file needs cloud.server_name".into()))?;
+            let server_name =
+                name().ok_or_else(|| ConfigError::Invalid("tls.ca_file needs cloud.server_name".into()))?;
             return Ok(TlsMode::Ca { ca_file: ca.clone(), server_name });
         }
         if let Some(cert) = &t.pinned_cert {
-            return Ok(TlsMode::Pinned { cert: cert.clone(), server_name: name().unwrap_or_else(|| "carillon-cloud".into()) });
+            return Ok(TlsMode::Pinned {
+                cert: cert.clone(),
+                server_name: name().unwrap_or_else(|| "carillon-cloud".into()),
+            });
         }
         Ok(TlsMode::Plain)
     }

@@ -88,7 +88,12 @@ pub enum UplinkCmd {
 }
 
 /// The uplink task: runs until the loop drops its command sender.
-pub async fn run_uplink(connector: Connector, addr: SocketAddr, events: mpsc::Sender<UplinkEvent>, mut cmds: mpsc::Receiver<UplinkCmd>) {
+pub async fn run_uplink(
+    connector: Connector,
+    addr: SocketAddr,
+    events: mpsc::Sender<UplinkEvent>,
+    mut cmds: mpsc::Receiver<UplinkCmd>,
+) {
     let mut backoff = Backoff::new();
     loop {
         let stream = match tokio::time::timeout(STEP_TIMEOUT, connector.connect(addr)).await {
@@ -246,7 +251,11 @@ enum SessionEnd {
 }
 
 /// The control task: runs until the loop drops its command sender.
-pub async fn run_control(mut setup: ControlSetup, events: mpsc::Sender<ControlEvent>, mut cmds: mpsc::Receiver<BoxMessage>) {
+pub async fn run_control(
+    mut setup: ControlSetup,
+    events: mpsc::Sender<ControlEvent>,
+    mut cmds: mpsc::Receiver<BoxMessage>,
+) {
     let mut backoff = Backoff::new();
     loop {
         let end = match tokio::time::timeout(STEP_TIMEOUT, setup.connector.connect(setup.addr)).await {
@@ -289,7 +298,8 @@ async fn session(
     match reader.expect().await {
         Ok(CloudMessage::Hello(peer)) => {
             if let Err(e) = Hello::current().negotiate(&peer) {
-                let _ = send(&mut wr, &BoxMessage::Goodbye(Goodbye { reason: GoodbyeReason::UnsupportedVersion })).await;
+                let _ =
+                    send(&mut wr, &BoxMessage::Goodbye(Goodbye { reason: GoodbyeReason::UnsupportedVersion })).await;
                 tracing::error!(error = %e, "control: no common protocol version");
                 return SessionEnd::Failed { refused: true };
             }

@@ -43,7 +43,12 @@ fn main() -> ExitCode {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
     carillon_box::redact::show_personal_data(config.log_personal_data);
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_stack_size(STACK).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_stack_size(STACK)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("carillon-box: cannot start the runtime: {e}");
@@ -53,7 +58,11 @@ fn main() -> ExitCode {
     let result = rt.block_on(async move { tokio::spawn(carillon_box::run(config, shutdown_signal())).await });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(e @ (carillon_box::RunError::Config(_) | carillon_box::RunError::NoIdentity | carillon_box::RunError::Tls(_)))) => {
+        Ok(Err(
+            e @ (carillon_box::RunError::Config(_)
+            | carillon_box::RunError::NoIdentity
+            | carillon_box::RunError::Tls(_)),
+        )) => {
             eprintln!("carillon-box: {e}");
             ExitCode::from(2)
         }

@@ -56,7 +56,9 @@ pub enum RunError {
         source: std::io::Error,
     },
     /// No identity: neither enrolled nor a token.
-    #[error("bad configuration: no identity (set identity.box_id and identity.credential, or identity.enrollment_token)")]
+    #[error(
+        "bad configuration: no identity (set identity.box_id and identity.credential, or identity.enrollment_token)"
+    )]
     NoIdentity,
 }
 
@@ -83,10 +85,17 @@ fn settings(config: &Config, lan: SocketAddr, box_id: u64) -> Result<Settings, R
     })
 }
 
-fn boot(config: &Config, state: &StateDir, lan: SocketAddr, box_id: u64, now: carillon_protocol::Instant) -> Result<Box<BoxGateway>, RunError> {
+fn boot(
+    config: &Config,
+    state: &StateDir,
+    lan: SocketAddr,
+    box_id: u64,
+    now: carillon_protocol::Instant,
+) -> Result<Box<BoxGateway>, RunError> {
     let journal = FileStorage::open(&state.journal_path(), JOURNAL_SECTOR, JOURNAL_SECTORS)?;
     let store = FileConfigStore::new(state.config_path());
-    let gw = Gateway::new(settings(config, lan, box_id)?, journal, store, now).map_err(|e| RunError::Journal(format!("{e:?}")))?;
+    let gw = Gateway::new(settings(config, lan, box_id)?, journal, store, now)
+        .map_err(|e| RunError::Journal(format!("{e:?}")))?;
     Ok(Box::new(gw))
 }
 
@@ -96,7 +105,9 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let state = StateDir::open(&config.state_dir)?;
     let identity = resolve_identity(&config, &state)?;
     let connector = Connector::new(&config.tls_mode()?).map_err(RunError::Tls)?;
-    let lan = UdpSocket::bind(config.lan.listen).await.map_err(|source| RunError::Bind { addr: config.lan.listen, source })?;
+    let lan = UdpSocket::bind(config.lan.listen)
+        .await
+        .map_err(|source| RunError::Bind { addr: config.lan.listen, source })?;
     let lan_addr = lan.local_addr().map_err(|source| RunError::Bind { addr: config.lan.listen, source })?;
     let clock = Clock::start();
     let box_id = match &identity {
@@ -123,7 +134,13 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let (ctl_ev_tx, mut ctl_ev) = mpsc::channel(LINK_QUEUE);
     let (ctl_cmd, ctl_cmd_rx) = mpsc::channel(LINK_QUEUE);
     let control = tokio::spawn(run_control(
-        ControlSetup { connector, addr: config.cloud.control, identity, state: state.clone(), config_version: version_rx },
+        ControlSetup {
+            connector,
+            addr: config.cloud.control,
+            identity,
+            state: state.clone(),
+            config_version: version_rx,
+        },
         ctl_ev_tx,
         ctl_cmd_rx,
     ));
@@ -134,7 +151,9 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     drain(&mut gw, &clock, &lan, &mut links);
     loop {
         let deadline = gw.poll_timeout().map(|t| clock.deadline(t));
-        let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600)));
+        let sleep = tokio::time::sleep_until(
+            deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600)),
+        );
         tokio::select! {
             _ = &mut shutdown => break,
             r = lan.recv_from(&mut buf) => match r {

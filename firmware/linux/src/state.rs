@@ -92,7 +92,8 @@ impl FileStorage {
             reason: "journal geometry overflows".into(),
         })?;
         let geometry = Geometry { capacity, sector_size, write_size: JOURNAL_WRITE_SIZE };
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io(path))?;
+        let file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io(path))?;
         let len = file.metadata().map_err(io(path))?.len();
         if len == 0 {
             let erased = vec![ERASED; sector_size as usize];
@@ -251,7 +252,8 @@ impl StateDir {
         }
         let corrupt = |reason: String| StateError::Corrupt { path: path.clone(), reason };
         let s: Stored = toml::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
-        let credential = parse_credential(&s.credential).ok_or_else(|| corrupt("credential is not 64 hex digits".into()))?;
+        let credential =
+            parse_credential(&s.credential).ok_or_else(|| corrupt("credential is not 64 hex digits".into()))?;
         Ok(Some(Identity::Enrolled { box_id: s.box_id, credential }))
     }
 

@@ -59,16 +59,16 @@ macro_rules! ctx {
 }
 
 mod bindings;
-mod site;
 mod sip;
+mod site;
 mod uplink;
 
 use core::net::SocketAddr;
 use core::time::Duration;
 
 use carillon_protocol::control::{
-    BindingBatch, BoxId, BoxMessage, CallRecord, CloudMessage, ConfigApplied, ConfigRejectReason,
-    ConfigRejected, Counters, Mode, Pong, UnixTime, BINDINGS_PER_BATCH, CALL_RECORDS_PER_BATCH,
+    BindingBatch, BoxId, BoxMessage, CallRecord, CloudMessage, ConfigApplied, ConfigRejectReason, ConfigRejected,
+    Counters, Mode, Pong, UnixTime, BINDINGS_PER_BATCH, CALL_RECORDS_PER_BATCH,
 };
 use carillon_protocol::Instant;
 use heapless::{Deque, String};
@@ -76,11 +76,11 @@ use heapless::{Deque, String};
 use crate::journal::{Journal, JournalError, Storage};
 
 pub use bindings::{BindingEntry, MAX_BINDINGS};
-pub use site::{
-    decode_image, encode_image, is_built_in_emergency, ConfigStore, RamConfigError, RamConfigStore,
-    SiteConfig, BUILT_IN_EMERGENCY, CONFIG_IMAGE_LEN,
-};
 pub use sip::{MAX_CALLS, MAX_CONTEXTS, MAX_FORKS, MAX_SIP_LEN, MAX_TRANSACTIONS};
+pub use site::{
+    decode_image, encode_image, is_built_in_emergency, ConfigStore, RamConfigError, RamConfigStore, SiteConfig,
+    BUILT_IN_EMERGENCY, CONFIG_IMAGE_LEN,
+};
 pub use uplink::Timing;
 
 use bindings::Bindings;
@@ -420,7 +420,9 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
             let crlfs = carillon_protocol::message::leading_empty_lines(rest);
             if crlfs > 0 {
                 // Two or more line ends in a row from the cloud are its ping; one is a pong.
-                if crlfs >= 4 || (crlfs >= 2 && rest.get(..crlfs).is_some_and(|r| r.iter().filter(|&&b| b == b'\n').count() >= 2)) {
+                if crlfs >= 4
+                    || (crlfs >= 2 && rest.get(..crlfs).is_some_and(|r| r.iter().filter(|&&b| b == b'\n').count() >= 2))
+                {
                     self.queue_out(None, b"\r\n");
                 }
                 pos += crlfs;
@@ -774,7 +776,12 @@ pub(crate) fn push_event(events: &mut Deque<Event, EVENT_QUEUE_LEN>, stats: &mut
     }
 }
 
-pub(crate) fn queue_out(out: &mut Deque<Outgoing, OUT_QUEUE_LEN>, stats: &mut Stats, to: Option<SocketAddr>, bytes: &[u8]) {
+pub(crate) fn queue_out(
+    out: &mut Deque<Outgoing, OUT_QUEUE_LEN>,
+    stats: &mut Stats,
+    to: Option<SocketAddr>,
+    bytes: &[u8],
+) {
     let mut o = Outgoing { to, len: bytes.len(), buf: [0; MAX_SIP_LEN] };
     match o.buf.get_mut(..bytes.len()) {
         Some(dst) => dst.copy_from_slice(bytes),
@@ -804,4 +811,3 @@ pub(crate) fn record_call<J: Storage>(
         }
     }
 }
-

@@ -25,13 +25,12 @@ use carillon_protocol::control::{
 };
 use carillon_protocol::digest::{verify, Algorithm, ChallengeParams, Credentials, StoredHa1};
 use carillon_protocol::transaction::{
-    BranchGenerator, Config as TxConfig, Error as TxError, Event as TxEvent, Handle, Received,
-    Transactions, Transport,
+    BranchGenerator, Config as TxConfig, Error as TxError, Event as TxEvent, Handle, Received, Transactions, Transport,
 };
 use carillon_protocol::write::{write_response, Forward, Writer};
 use carillon_protocol::{
-    parse, proxy_checks, validate, Contact, Framing, Header, HeaderKind, Instant, Message, Method,
-    ParseConfig, Status, Uri,
+    parse, proxy_checks, validate, Contact, Framing, Header, HeaderKind, Instant, Message, Method, ParseConfig, Status,
+    Uri,
 };
 use heapless::{Deque, String, Vec};
 
@@ -224,7 +223,13 @@ impl Sip {
     // --- Inputs ---------------------------------------------------------------------------
 
     /// A datagram from the LAN.
-    pub(crate) fn handle_lan<J: Storage>(&mut self, mut ctx: Ctx<'_, J>, now: Instant, from: SocketAddr, bytes: &[u8]) -> bool {
+    pub(crate) fn handle_lan<J: Storage>(
+        &mut self,
+        mut ctx: Ctx<'_, J>,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> bool {
         let mut headers = [Header::EMPTY; MAX_HEADERS];
         let cfg = ParseConfig { max_message_len: MAX_SIP_LEN, ..ParseConfig::DEFAULT };
         match parse(bytes, &mut headers, Framing::Datagram, &cfg) {
@@ -318,7 +323,13 @@ impl Sip {
     // --- Message dispatch -----------------------------------------------------------------
 
     /// `from`: the phone's address, or `None` for the uplink.
-    fn handle_message<J: Storage>(&mut self, ctx: &mut Ctx<'_, J>, now: Instant, from: Option<SocketAddr>, msg: &Message<'_, '_>) {
+    fn handle_message<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        from: Option<SocketAddr>,
+        msg: &Message<'_, '_>,
+    ) {
         if let Err(e) = validate(msg) {
             ctx.counters.sip_rejected = ctx.counters.sip_rejected.saturating_add(1);
             if msg.is_request() && msg.method() != Some(Method::Ack) {
@@ -371,7 +382,13 @@ impl Sip {
         }
     }
 
-    fn handle_response<J: Storage>(&mut self, ctx: &mut Ctx<'_, J>, now: Instant, from: Option<SocketAddr>, msg: &Message<'_, '_>) {
+    fn handle_response<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        from: Option<SocketAddr>,
+        msg: &Message<'_, '_>,
+    ) {
         match self.txns.handle_response(now, msg) {
             Ok(Received::Stray) => {
                 // A 2xx to an INVITE outlives its client transaction (RFC 3261 §16.7 step 9,
@@ -431,7 +448,15 @@ impl Sip {
         let in_dialog = msg.to().and_then(Result::ok).is_some_and(|t| t.tag().is_some());
         let Some(slot) = self.contexts.iter().position(Option::is_none) else {
             ctx.stats.refused_full = ctx.stats.refused_full.saturating_add(1);
-            self.respond_to(ctx, now, server, &msg, 503, "Service Unavailable (proxy table full)", &[("Retry-After", RETRY_AFTER)]);
+            self.respond_to(
+                ctx,
+                now,
+                server,
+                &msg,
+                503,
+                "Service Unavailable (proxy table full)",
+                &[("Retry-After", RETRY_AFTER)],
+            );
             return;
         };
         let context = Context {
@@ -510,7 +535,8 @@ impl Sip {
                 if let Some(c) = self.contexts.get_mut(slot).and_then(Option::as_mut) {
                     c.route = Route::Cloud;
                     c.answer_deadline = Some(now + ctx.settings.timing.answer_timeout);
-                    let _ = c.branches.push(Branch { handle: h, final_code: None, provisional: false, cancelled: false });
+                    let _ =
+                        c.branches.push(Branch { handle: h, final_code: None, provisional: false, cancelled: false });
                 }
                 if method == Some(Method::Invite) {
                     ctx.counters.calls_online = ctx.counters.calls_online.saturating_add(1);
@@ -540,7 +566,13 @@ impl Sip {
     }
 
     /// An in-dialog request of a call set up locally: to the other phone.
-    fn route_in_local_dialog<J: Storage>(&mut self, ctx: &mut Ctx<'_, J>, now: Instant, slot: usize, msg: &Message<'_, '_>) {
+    fn route_in_local_dialog<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        slot: usize,
+        msg: &Message<'_, '_>,
+    ) {
         let Some(Ok(uri)) = msg.request_uri() else { return };
         let Some(dest) = lan_target(ctx, &uri, now) else {
             self.finish_msg(ctx, now, slot, msg, 404, "Not Found");
@@ -694,7 +726,15 @@ impl Sip {
         self.finish_extra(ctx, now, slot, msg, 200, "OK", extra);
     }
 
-    fn challenge<J: Storage>(&mut self, ctx: &mut Ctx<'_, J>, now: Instant, slot: usize, msg: &Message<'_, '_>, realm: &str, stale: bool) {
+    fn challenge<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        slot: usize,
+        msg: &Message<'_, '_>,
+        realm: &str,
+        stale: bool,
+    ) {
         let nonce = self.next_token();
         if self.nonces.is_full() {
             self.nonces.pop_front();
@@ -732,12 +772,25 @@ impl Sip {
         let emergency = ctx.site.map_or_else(|| super::is_built_in_emergency(dialled), |s| s.is_emergency(dialled));
         ctx.counters.calls_survival = ctx.counters.calls_survival.saturating_add(1);
         if let Some(c) = self.contexts.get_mut(slot).and_then(Option::as_mut) {
-            c.info = Some(CallInfo { caller: bounded_str(caller), callee: bounded_str(dialled), start: now, mode: ctx.mode, emergency });
+            c.info = Some(CallInfo {
+                caller: bounded_str(caller),
+                callee: bounded_str(dialled),
+                start: now,
+                mode: ctx.mode,
+                emergency,
+            });
         }
         if emergency {
             let trunk = ctx.site.and_then(|s| s.fallback_trunk.as_ref());
             let Some(trunk) = trunk else {
-                self.reject(ctx, now, slot, msg, 503, "Service Unavailable (emergency calls impossible: uplink down, no fallback trunk)");
+                self.reject(
+                    ctx,
+                    now,
+                    slot,
+                    msg,
+                    503,
+                    "Service Unavailable (emergency calls impossible: uplink down, no fallback trunk)",
+                );
                 return;
             };
             let Ok(ip) = trunk.host.as_str().parse::<IpAddr>() else {
@@ -776,7 +829,14 @@ impl Sip {
             false
         };
         if !known {
-            self.reject(ctx, now, slot, msg, 503, "Service Unavailable (cloud unreachable: only calls inside the school)");
+            self.reject(
+                ctx,
+                now,
+                slot,
+                msg,
+                503,
+                "Service Unavailable (cloud unreachable: only calls inside the school)",
+            );
             return;
         }
         if dests.is_empty() {
@@ -804,10 +864,26 @@ impl Sip {
     /// dialog-creating request (step 4). `from_cloud` marks our branch so that a stray 2xx
     /// finds its way back to the uplink.
     #[allow(clippy::too_many_arguments)]
-    fn fork_one<J: Storage>(&mut self, ctx: &mut Ctx<'_, J>, now: Instant, slot: usize, msg: &Message<'_, '_>, ruri: Option<&[u8]>, dest: SocketAddr, rr: bool, from_cloud: bool) -> bool {
+    fn fork_one<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        slot: usize,
+        msg: &Message<'_, '_>,
+        ruri: Option<&[u8]>,
+        dest: SocketAddr,
+        rr: bool,
+        from_cloud: bool,
+    ) -> bool {
         let branch = self.branches.next_branch();
         let mut via: String<128> = String::new();
-        let _ = write!(via, "SIP/2.0/UDP {};branch={}{}", ctx.settings.lan_addr, branch.as_str(), if from_cloud { "c" } else { "l" });
+        let _ = write!(
+            via,
+            "SIP/2.0/UDP {};branch={}{}",
+            ctx.settings.lan_addr,
+            branch.as_str(),
+            if from_cloud { "c" } else { "l" }
+        );
         let mut rrv: String<96> = String::new();
         let _ = write!(rrv, "<sip:{};lr>", ctx.settings.host);
         let mut fwd = Forward::new().push_via(via.as_bytes()).decrement_max_forwards();
@@ -824,7 +900,10 @@ impl Sip {
         let b = self.b;
         match self.txns.start_client(now, dest, Transport::Udp, b.get(..n).unwrap_or(&[])) {
             Ok(h) => match self.contexts.get_mut(slot).and_then(Option::as_mut) {
-                Some(c) => c.branches.push(Branch { handle: h, final_code: None, provisional: false, cancelled: false }).is_ok(),
+                Some(c) => c
+                    .branches
+                    .push(Branch { handle: h, final_code: None, provisional: false, cancelled: false })
+                    .is_ok(),
                 None => false,
             },
             Err(_) => false,
@@ -833,7 +912,14 @@ impl Sip {
 
     // --- Responses from branches ----------------------------------------------------------
 
-    fn on_branch_response<J: Storage>(&mut self, ctx: &mut Ctx<'_, J>, now: Instant, client: Handle, code: u16, real: bool) {
+    fn on_branch_response<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        client: Handle,
+        code: u16,
+        real: bool,
+    ) {
         let Some(i) = self.context_of_branch(client) else { return };
         let Some(c) = self.contexts.get_mut(i).and_then(Option::as_mut) else { return };
         c.answer_deadline = None;
@@ -983,7 +1069,15 @@ impl Sip {
 
     /// A failure the box itself decided (no route, no trunk, full): answered and journaled as
     /// `Rejected`.
-    fn reject<J: Storage>(&mut self, ctx: &mut Ctx<'_, J>, now: Instant, slot: usize, msg: &Message<'_, '_>, code: u16, reason: &str) {
+    fn reject<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        slot: usize,
+        msg: &Message<'_, '_>,
+        code: u16,
+        reason: &str,
+    ) {
         if let Some(info) = self.contexts.get_mut(slot).and_then(Option::as_mut).and_then(|c| c.info.take()) {
             let rec = make_record(ctx, &info, None, now, CallOutcome::Rejected);
             ctx.record(rec);
@@ -997,7 +1091,8 @@ impl Sip {
     /// CANCEL must not be sent before one), its late 2xx then handled as a stray.
     fn cancel_pending(&mut self, now: Instant, i: usize) {
         let Some(c) = self.contexts.get_mut(i).and_then(Option::as_mut) else { return };
-        let pending: Vec<Branch, MAX_FORKS> = c.branches.iter().filter(|b| b.final_code.is_none() && !b.cancelled).copied().collect();
+        let pending: Vec<Branch, MAX_FORKS> =
+            c.branches.iter().filter(|b| b.final_code.is_none() && !b.cancelled).copied().collect();
         for b in c.branches.iter_mut().filter(|b| b.final_code.is_none()) {
             b.cancelled = true;
         }
@@ -1071,12 +1166,29 @@ impl Sip {
         self.finish_extra(ctx, now, i, &msg, code, reason, &[]);
     }
 
-    fn finish_msg<J: Storage>(&mut self, ctx: &mut Ctx<'_, J>, now: Instant, slot: usize, msg: &Message<'_, '_>, code: u16, reason: &str) {
+    fn finish_msg<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        slot: usize,
+        msg: &Message<'_, '_>,
+        code: u16,
+        reason: &str,
+    ) {
         self.finish_extra(ctx, now, slot, msg, code, reason, &[]);
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn finish_extra<J: Storage>(&mut self, ctx: &mut Ctx<'_, J>, now: Instant, slot: usize, msg: &Message<'_, '_>, code: u16, reason: &str, extra: &[(&str, &[u8])]) {
+    fn finish_extra<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        slot: usize,
+        msg: &Message<'_, '_>,
+        code: u16,
+        reason: &str,
+        extra: &[(&str, &[u8])],
+    ) {
         let Some(c) = self.contexts.get_mut(slot).and_then(Option::as_mut) else { return };
         if c.final_sent {
             return;
@@ -1107,7 +1219,16 @@ impl Sip {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn respond_to<J: Storage>(&mut self, _ctx: &mut Ctx<'_, J>, now: Instant, server: Handle, msg: &Message<'_, '_>, code: u16, reason: &str, extra: &[(&str, &[u8])]) {
+    fn respond_to<J: Storage>(
+        &mut self,
+        _ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        server: Handle,
+        msg: &Message<'_, '_>,
+        code: u16,
+        reason: &str,
+        extra: &[(&str, &[u8])],
+    ) {
         let tag = hex16(self.next_token());
         let to_tag = if code > 100 { Some(tag.as_bytes()) } else { None };
         if let Ok(n) = write_response(msg, code, reason, to_tag, extra, &[], &mut self.b) {
@@ -1118,7 +1239,15 @@ impl Sip {
 
     /// A response outside any transaction (a request the table refused or could not match),
     /// sent where the request came from.
-    fn stateless_response<J: Storage>(&mut self, ctx: &mut Ctx<'_, J>, from: Option<SocketAddr>, msg: &Message<'_, '_>, code: u16, reason: &str, extra: &[(&str, &[u8])]) {
+    fn stateless_response<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        from: Option<SocketAddr>,
+        msg: &Message<'_, '_>,
+        code: u16,
+        reason: &str,
+        extra: &[(&str, &[u8])],
+    ) {
         let tag = hex16(self.next_token());
         if let Ok(n) = write_response(msg, code, reason, Some(tag.as_bytes()), extra, &[], &mut self.b) {
             queue_out(ctx.out, ctx.stats, from, self.b.get(..n).unwrap_or(&[]));
@@ -1165,7 +1294,11 @@ impl Sip {
         let dest = if to_uplink {
             None
         } else {
-            let ip = next.received().and_then(|r| core::str::from_utf8(r).ok()).and_then(|r| r.parse::<IpAddr>().ok()).or(next.host.ip());
+            let ip = next
+                .received()
+                .and_then(|r| core::str::from_utf8(r).ok())
+                .and_then(|r| r.parse::<IpAddr>().ok())
+                .or(next.host.ip());
             let port = next.rport().flatten().or(next.port).unwrap_or(5060);
             match ip {
                 Some(ip) => Some(SocketAddr::new(ip, port)),
@@ -1335,7 +1468,13 @@ fn outcome_answered(info: &CallInfo) -> CallOutcome {
     }
 }
 
-fn make_record<J: Storage>(ctx: &Ctx<'_, J>, info: &CallInfo, answer: Option<Instant>, end: Instant, outcome: CallOutcome) -> CallRecord {
+fn make_record<J: Storage>(
+    ctx: &Ctx<'_, J>,
+    info: &CallInfo,
+    answer: Option<Instant>,
+    end: Instant,
+    outcome: CallOutcome,
+) -> CallRecord {
     CallRecord {
         box_id: ctx.settings.box_id,
         seq: 0,

@@ -6,9 +6,8 @@
 //! bytes): a torn or foreign image fails the CRC and is ignored at boot, never half-applied.
 
 use carillon_protocol::control::{
-    ConfigBegin, ConfigExtensions, ConfigRejectReason, ConfigRingGroups, DialPlan, Extension,
-    FallbackTrunk, Number, RingGroup, SiteCode, MAX_EMERGENCY_NUMBERS, MAX_SITE_EXTENSIONS,
-    MAX_SITE_RING_GROUPS,
+    ConfigBegin, ConfigExtensions, ConfigRejectReason, ConfigRingGroups, DialPlan, Extension, FallbackTrunk, Number,
+    RingGroup, SiteCode, MAX_EMERGENCY_NUMBERS, MAX_SITE_EXTENSIONS, MAX_SITE_RING_GROUPS,
 };
 use crc::{Crc, CRC_32_ISO_HDLC};
 use heapless::Vec;

@@ -91,11 +91,7 @@ impl<const N: usize> RamStorage<N> {
         Self {
             bytes: [ERASED; N],
             // A region over 4 GiB is not addressable; the journal then refuses the geometry.
-            geometry: Geometry {
-                capacity: if N > u32::MAX as usize { 0 } else { N as u32 },
-                sector_size,
-                write_size,
-            },
+            geometry: Geometry { capacity: if N > u32::MAX as usize { 0 } else { N as u32 }, sector_size, write_size },
             power_budget: None,
             erases: 0,
         }

@@ -178,7 +178,10 @@ impl Sim {
 
     /// A simulated reboot: the gateway is rebuilt on the same storages.
     pub fn reboot(&mut self) {
-        let gw = std::mem::replace(&mut self.gw, Box::new(Gateway::new(settings(), RamStorage::new(1024, 1), RamConfigStore::new(), self.now).unwrap()));
+        let gw = std::mem::replace(
+            &mut self.gw,
+            Box::new(Gateway::new(settings(), RamStorage::new(1024, 1), RamConfigStore::new(), self.now).unwrap()),
+        );
         let (flash, store) = gw.into_storage();
         *self.gw = Gateway::new(settings(), flash, store, self.now).unwrap();
         self.queue.clear();
@@ -228,7 +231,9 @@ impl Sim {
     fn drain(&mut self) {
         while let Some(t) = self.gw.poll_transmit(self.now) {
             let (at, d) = match t {
-                Transmit::Lan { to, bytes } => (self.now + self.lan_delay, Delivery::ToPhone { to, bytes: bytes.to_vec() }),
+                Transmit::Lan { to, bytes } => {
+                    (self.now + self.lan_delay, Delivery::ToPhone { to, bytes: bytes.to_vec() })
+                }
                 Transmit::Uplink { bytes } => {
                     if !self.link_up {
                         continue;
@@ -439,7 +444,11 @@ impl Sim {
             let out = msg(&bytes, |m| {
                 let in_dialog = m.to().unwrap().unwrap().tag().is_some();
                 let mut fwd = Forward::new().push_via(branch.as_bytes()).decrement_max_forwards();
-                let top_is_cloud = m.routes().flatten().next().is_some_and(|r| r.uri.host.map(|h| h.to_string()) == Some(CLOUD_HOST.to_string()));
+                let top_is_cloud = m
+                    .routes()
+                    .flatten()
+                    .next()
+                    .is_some_and(|r| r.uri.host.map(|h| h.to_string()) == Some(CLOUD_HOST.to_string()));
                 if top_is_cloud {
                     fwd = fwd.pop_route();
                 }
@@ -524,7 +533,12 @@ impl Sim {
     /// Cuts the WAN link (both directions; what is in flight is lost).
     pub fn cut(&mut self) {
         self.link_up = false;
-        self.queue.retain(|(_, _, d)| !matches!(d, Delivery::Uplink(_) | Delivery::Control(_) | Delivery::ToCloud(_) | Delivery::ToCloudControl(_)));
+        self.queue.retain(|(_, _, d)| {
+            !matches!(
+                d,
+                Delivery::Uplink(_) | Delivery::Control(_) | Delivery::ToCloud(_) | Delivery::ToCloudControl(_)
+            )
+        });
     }
 
     pub fn restore(&mut self) {
@@ -549,13 +563,21 @@ impl Sim {
         let req = register_request(self.phone(ext), &call_id, 1, expires, None);
         self.phone_sends(ext, req);
         self.run_for(Duration::from_secs(3));
-        let resp = self.phone(ext).inbox[before..].iter().rev().find(|m| m.starts_with(b"SIP/2.0")).cloned().expect("no answer to REGISTER");
+        let resp = self.phone(ext).inbox[before..]
+            .iter()
+            .rev()
+            .find(|m| m.starts_with(b"SIP/2.0"))
+            .cloned()
+            .expect("no answer to REGISTER");
         let code = status_of(&resp).unwrap();
         if code != 401 {
             return code;
         }
         let www = msg(&resp, |m| {
-            m.headers_of(HeaderKind::WwwAuthenticate).map(|h| h.value.to_vec()).find(|v| text(v).contains("MD5")).unwrap()
+            m.headers_of(HeaderKind::WwwAuthenticate)
+                .map(|h| h.value.to_vec())
+                .find(|v| text(v).contains("MD5"))
+                .unwrap()
         });
         let challenge = Challenge::parse(&www).unwrap();
         let mut auth = [0u8; 512];
@@ -574,7 +596,12 @@ impl Sim {
         let req = register_request(self.phone(ext), &call_id, 2, expires, Some(&auth[..n]));
         self.phone_sends(ext, req);
         self.run_for(Duration::from_secs(3));
-        let resp = self.phone(ext).inbox[before..].iter().rev().find(|m| m.starts_with(b"SIP/2.0")).cloned().expect("no answer to REGISTER");
+        let resp = self.phone(ext).inbox[before..]
+            .iter()
+            .rev()
+            .find(|m| m.starts_with(b"SIP/2.0"))
+            .cloned()
+            .expect("no answer to REGISTER");
         status_of(&resp).unwrap()
     }
 
@@ -588,7 +615,11 @@ impl Sim {
     pub fn finals_for(&self, ext: u32, call_id: &str) -> Vec<u16> {
         self.phone(ext)
             .responses()
-            .filter(|r| msg(r, |m| m.call_id() == Some(call_id.as_bytes()) && m.cseq().unwrap().unwrap().method == Method::Invite))
+            .filter(|r| {
+                msg(r, |m| {
+                    m.call_id() == Some(call_id.as_bytes()) && m.cseq().unwrap().unwrap().method == Method::Invite
+                })
+            })
             .filter_map(|r| status_of(r))
             .filter(|c| *c >= 200)
             .fold(Vec::new(), |mut v, c| {
@@ -604,7 +635,12 @@ impl Sim {
     pub fn ok_for(&self, ext: u32, call_id: &str) -> Option<Vec<u8>> {
         self.phone(ext)
             .responses()
-            .find(|r| status_of(r) == Some(200) && msg(r, |m| m.call_id() == Some(call_id.as_bytes()) && m.cseq().unwrap().unwrap().method == Method::Invite))
+            .find(|r| {
+                status_of(r) == Some(200)
+                    && msg(r, |m| {
+                        m.call_id() == Some(call_id.as_bytes()) && m.cseq().unwrap().unwrap().method == Method::Invite
+                    })
+            })
             .cloned()
     }
 
@@ -690,13 +726,18 @@ pub fn in_dialog_request(p: &Phone, ok: &[u8], method: &str, cseq: u32) -> Vec<u
             carillon_protocol::Contact::Addr(a) => Some(text(a.uri.raw)),
             _ => None,
         });
-        let mut routes: Vec<String> = m.record_routes().flatten().map(|r| format!("<{}>", text(r.uri.raw).replace(";lr", "") + ";lr")).collect();
+        let mut routes: Vec<String> =
+            m.record_routes().flatten().map(|r| format!("<{}>", text(r.uri.raw).replace(";lr", "") + ";lr")).collect();
         routes.reverse();
         let mut out = vec![0u8; 4096];
         let mut w = Writer::new(&mut out);
         let meth = Method::parse(method.as_bytes()).unwrap();
         w.request_line(meth, target.unwrap().as_bytes());
-        w.header("Via", format!("SIP/2.0/UDP {};branch=z9hG4bK{method}{cseq}{};rport", p.addr, text(m.call_id().unwrap())).as_bytes());
+        w.header(
+            "Via",
+            format!("SIP/2.0/UDP {};branch=z9hG4bK{method}{cseq}{};rport", p.addr, text(m.call_id().unwrap()))
+                .as_bytes(),
+        );
         w.header("Max-Forwards", b"70");
         for r in &routes {
             w.header("Route", r.as_bytes());
@@ -719,9 +760,17 @@ pub fn config_messages(version: u32, trunk: bool) -> Vec<CloudMessage> {
     let mut msgs = vec![CloudMessage::ConfigBegin(ConfigBegin {
         version,
         site_code: bounded("0042").unwrap(),
-        dial_plan: DialPlan { extension_len: 3, on_net_prefix: bounded("8").unwrap(), outside_line_prefix: bounded("0").unwrap() },
+        dial_plan: DialPlan {
+            extension_len: 3,
+            on_net_prefix: bounded("8").unwrap(),
+            outside_line_prefix: bounded("0").unwrap(),
+        },
         emergency_numbers: heapless::Vec::from_slice(&[bounded("1990").unwrap()]).unwrap(),
-        fallback_trunk: trunk.then(|| FallbackTrunk { host: bounded("10.0.0.250").unwrap(), port: 5060, credentials: None }),
+        fallback_trunk: trunk.then(|| FallbackTrunk {
+            host: bounded("10.0.0.250").unwrap(),
+            port: 5060,
+            credentials: None,
+        }),
         extension_count: exts.len() as u16,
         ring_group_count: 1,
     })];
@@ -737,7 +786,12 @@ pub fn config_messages(version: u32, trunk: bool) -> Vec<CloudMessage> {
         first_index: 0,
         ring_groups: heapless::Vec::from_slice(&[RingGroup {
             number: bounded("200").unwrap(),
-            members: heapless::Vec::from_slice(&[bounded("101").unwrap(), bounded("102").unwrap(), bounded("103").unwrap()]).unwrap(),
+            members: heapless::Vec::from_slice(&[
+                bounded("101").unwrap(),
+                bounded("102").unwrap(),
+                bounded("103").unwrap(),
+            ])
+            .unwrap(),
             ring_timeout_secs: 20,
         }])
         .unwrap(),

@@ -1,8 +1,8 @@
 //! The order of a configuration transfer, checked without storing the configuration.
 
 use super::message::{
-    ConfigBegin, ConfigEnd, ConfigExtensions, ConfigRejectReason, ConfigRingGroups,
-    MAX_SITE_EXTENSIONS, MAX_SITE_RING_GROUPS,
+    ConfigBegin, ConfigEnd, ConfigExtensions, ConfigRejectReason, ConfigRingGroups, MAX_SITE_EXTENSIONS,
+    MAX_SITE_RING_GROUPS,
 };
 
 /// Checks that a configuration arrives as [`ConfigBegin`] describes it: every chunk of the same
@@ -70,8 +70,8 @@ impl ConfigTransfer {
     /// Accepts the next chunk of ring groups (after every extension).
     pub fn ring_groups(&mut self, msg: &ConfigRingGroups) -> Result<(), ConfigRejectReason> {
         let mut p = self.expect(msg.version)?;
-        let accepted = p.extensions.0 == p.extensions.1
-            && advance(&mut p.ring_groups, msg.first_index, msg.ring_groups.len());
+        let accepted =
+            p.extensions.0 == p.extensions.1 && advance(&mut p.ring_groups, msg.first_index, msg.ring_groups.len());
         self.settle(p, accepted)
     }
 

@@ -132,9 +132,7 @@ pub fn encode_frame<T: Serialize + ?Sized>(msg: &T, buf: &mut [u8]) -> Result<us
         Err(_) => return Err(EncodeError::Unserializable),
     };
     let crc = CRC32.checksum(buf.get(start..start + n).ok_or(EncodeError::BufferTooSmall)?);
-    buf.get_mut(start + n..start + n + CRC_LEN)
-        .ok_or(EncodeError::BufferTooSmall)?
-        .copy_from_slice(&crc.to_le_bytes());
+    buf.get_mut(start + n..start + n + CRC_LEN).ok_or(EncodeError::BufferTooSmall)?.copy_from_slice(&crc.to_le_bytes());
     let len = cobs_encode_in_place(buf, start, n + CRC_LEN).ok_or(EncodeError::BufferTooSmall)?;
     *buf.get_mut(len).ok_or(EncodeError::BufferTooSmall)? = 0;
     Ok(len + 1)
@@ -200,14 +198,7 @@ impl<const N: usize> Default for FrameDecoder<N> {
 impl<const N: usize> FrameDecoder<N> {
     /// A decoder waiting for the start of a frame.
     pub const fn new() -> Self {
-        Self {
-            buf: [0; N],
-            len: 0,
-            block_left: 0,
-            zero_pending: false,
-            started: false,
-            discarding: false,
-        }
+        Self { buf: [0; N], len: 0, block_left: 0, zero_pending: false, started: false, discarding: false }
     }
 
     /// Forgets a partial frame (e.g. when a new connection starts).
@@ -351,7 +342,11 @@ mod tests {
                     seed ^= seed << 13;
                     seed ^= seed >> 17;
                     seed ^= seed << 5;
-                    if seed % 100 < zero_rate { 0 } else { (seed >> 8) as u8 | 1 }
+                    if seed % 100 < zero_rate {
+                        0
+                    } else {
+                        (seed >> 8) as u8 | 1
+                    }
                 });
                 let data = &data[..len];
                 let mut reference = [0u8; 2200];

@@ -11,8 +11,8 @@ use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
 use super::text::{
-    BoxCredential, CallId, DisplayName, EnrollmentToken, ExtensionNumber, Ha1Md5, Ha1Sha256, Host,
-    Number, Password, Prefix, Realm, SiteCode, Uri, Username,
+    BoxCredential, CallId, DisplayName, EnrollmentToken, ExtensionNumber, Ha1Md5, Ha1Sha256, Host, Number, Password,
+    Prefix, Realm, SiteCode, Uri, Username,
 };
 
 /// Version of the control protocol that this crate speaks.

@@ -50,8 +50,8 @@ mod text;
 
 pub use config::ConfigTransfer;
 pub use frame::{
-    encode_frame, max_frame_len, EncodeError, FrameDecoder, FrameError, CRC_LEN, DECODE_BUFFER_LEN,
-    MAX_FRAME_LEN, MAX_MESSAGE_LEN,
+    encode_frame, max_frame_len, EncodeError, FrameDecoder, FrameError, CRC_LEN, DECODE_BUFFER_LEN, MAX_FRAME_LEN,
+    MAX_MESSAGE_LEN,
 };
 pub use message::*;
 pub use text::*;

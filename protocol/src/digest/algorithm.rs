@@ -93,9 +93,7 @@ pub enum Qop {
 impl Qop {
     /// Parses a qop token, ASCII case-insensitively; `None` for an unknown token.
     pub fn parse(token: &[u8]) -> Option<Self> {
-        [Self::Auth, Self::AuthInt]
-            .into_iter()
-            .find(|qop| qop.as_str().as_bytes().eq_ignore_ascii_case(token))
+        [Self::Auth, Self::AuthInt].into_iter().find(|qop| qop.as_str().as_bytes().eq_ignore_ascii_case(token))
     }
 
     /// The token as written on the wire.
@@ -127,18 +125,8 @@ mod tests {
 
     #[test]
     fn unknown_algorithms_are_unsupported() {
-        for name in [
-            &b"SHA-512-256"[..],
-            b"SHA-512-256-sess",
-            b"",
-            b"MD5 ",
-            b"sha256",
-            b"\xff",
-        ] {
-            assert_eq!(
-                Algorithm::parse(name),
-                Err(DigestError::UnsupportedAlgorithm)
-            );
+        for name in [&b"SHA-512-256"[..], b"SHA-512-256-sess", b"", b"MD5 ", b"sha256", b"\xff"] {
+            assert_eq!(Algorithm::parse(name), Err(DigestError::UnsupportedAlgorithm));
         }
     }
 

@@ -39,14 +39,8 @@ pub(crate) fn once<'a>(
 
 /// A parameter whose value must be a token even when it arrives quoted (RFC 7235 §2.1 lets
 /// either form carry it). Escapes are refused: no token needs one.
-pub(crate) fn token_value<'a>(
-    value: EscapedStr<'a>,
-    name: &'static str,
-) -> Result<&'a str, DigestError> {
-    value
-        .as_unescaped()
-        .filter(|v| is_token(v.as_bytes()))
-        .ok_or(Malformed::InvalidValue(name).into())
+pub(crate) fn token_value<'a>(value: EscapedStr<'a>, name: &'static str) -> Result<&'a str, DigestError> {
+    value.as_unescaped().filter(|v| is_token(v.as_bytes())).ok_or(Malformed::InvalidValue(name).into())
 }
 
 /// The `TRUE`/`FALSE` flags (`stale`, `userhash`): anything but a case-insensitive `true` is
@@ -124,8 +118,7 @@ impl<'a> Challenge<'a> {
     /// The algorithm to answer with: [`Algorithm::Md5`] when absent (RFC 2617 §3.2.1),
     /// [`DigestError::UnsupportedAlgorithm`] when unknown or SHA-512-256.
     pub fn algorithm(&self) -> Result<Algorithm, DigestError> {
-        self.algorithm
-            .map_or(Ok(Algorithm::Md5), |a| Algorithm::parse(a.as_bytes()))
+        self.algorithm.map_or(Ok(Algorithm::Md5), |a| Algorithm::parse(a.as_bytes()))
     }
 
     /// The `algorithm` token as sent, if any.
@@ -141,15 +134,12 @@ impl<'a> Challenge<'a> {
 
     /// The tokens of the `qop` list (RFC 7616 §3.3), in order, unknown ones included.
     pub fn qop_options(&self) -> QopOptions<'a> {
-        QopOptions {
-            rest: self.qop.unwrap_or(""),
-        }
+        QopOptions { rest: self.qop.unwrap_or("") }
     }
 
     /// Whether the `qop` list offers `qop`.
     pub fn offers(&self, qop: Qop) -> bool {
-        self.qop_options()
-            .any(|option| Qop::parse(option.as_bytes()) == Some(qop))
+        self.qop_options().any(|option| Qop::parse(option.as_bytes()) == Some(qop))
     }
 
     /// `stale=TRUE`: the previous nonce expired but the credentials were right, so the
@@ -174,9 +164,7 @@ impl<'a> Challenge<'a> {
 fn qop_list(value: EscapedStr<'_>) -> Result<&str, DigestError> {
     let invalid = DigestError::Malformed(Malformed::InvalidValue("qop"));
     let raw = value.as_unescaped().ok_or(invalid)?;
-    let all_tokens = raw
-        .split(',')
-        .all(|item| is_token(item.trim_matches([' ', '\t']).as_bytes()));
+    let all_tokens = raw.split(',').all(|item| is_token(item.trim_matches([' ', '\t']).as_bytes()));
     if all_tokens {
         Ok(raw)
     } else {
@@ -232,14 +220,7 @@ impl<'a> ChallengeParams<'a> {
     /// A challenge for `realm` and `nonce` with the defaults: MD5 (what every SIP phone
     /// speaks), `qop="auth"`, no opaque, not stale.
     pub fn new(realm: &'a str, nonce: &'a str) -> Self {
-        Self {
-            realm,
-            nonce,
-            opaque: None,
-            algorithm: Algorithm::Md5,
-            qop_auth: true,
-            stale: false,
-        }
+        Self { realm, nonce, opaque: None, algorithm: Algorithm::Md5, qop_auth: true, stale: false }
     }
 
     /// Writes the header value into `out` and returns its length, e.g.
@@ -277,8 +258,7 @@ mod tests {
 
     #[test]
     fn qop_options_split_and_trim() {
-        let c =
-            Challenge::parse(br#"Digest realm="r", nonce="n", qop=" auth , auth-int,x""#).unwrap();
+        let c = Challenge::parse(br#"Digest realm="r", nonce="n", qop=" auth , auth-int,x""#).unwrap();
         let mut options = c.qop_options();
         assert_eq!(options.next(), Some("auth"));
         assert_eq!(options.next(), Some("auth-int"));
@@ -305,8 +285,7 @@ mod tests {
 
     #[test]
     fn flags_are_true_only_for_true() {
-        let c = Challenge::parse(br#"Digest realm="r", nonce="n", stale="TrUe", userhash=yes"#)
-            .unwrap();
+        let c = Challenge::parse(br#"Digest realm="r", nonce="n", stale="TrUe", userhash=yes"#).unwrap();
         assert!(c.stale());
         assert!(!c.userhash());
     }

@@ -122,8 +122,7 @@ impl<'a> Credentials<'a> {
 
     /// The algorithm answered with: [`Algorithm::Md5`] when absent, an error when unknown.
     pub fn algorithm(&self) -> Result<Algorithm, DigestError> {
-        self.algorithm
-            .map_or(Ok(Algorithm::Md5), |a| Algorithm::parse(a.as_bytes()))
+        self.algorithm.map_or(Ok(Algorithm::Md5), |a| Algorithm::parse(a.as_bytes()))
     }
 
     /// The `algorithm` token as sent, if any.
@@ -143,9 +142,7 @@ impl<'a> Credentials<'a> {
 
     /// The qop answered with: `None` for the RFC 2069 form, an error for an unknown token.
     pub fn qop(&self) -> Result<Option<Qop>, DigestError> {
-        self.qop
-            .map(|q| Qop::parse(q.as_bytes()).ok_or(DigestError::UnsupportedQop))
-            .transpose()
+        self.qop.map(|q| Qop::parse(q.as_bytes()).ok_or(DigestError::UnsupportedQop)).transpose()
     }
 
     /// The `qop` token as sent, if any.
@@ -264,32 +261,16 @@ impl CredentialsParams<'_> {
         let ha1 = match self.secret {
             Secret::Password(password) => {
                 let username = self.username.as_bytes();
-                h(
-                    algorithm,
-                    &[username.into(), challenge.realm().into(), password.into()],
-                )
+                h(algorithm, &[username.into(), challenge.realm().into(), password.into()])
             }
             Secret::Ha1(stored) if stored.algorithm() == algorithm.base() => *stored.hex(),
-            Secret::Ha1(_) => {
-                return Err(DigestError::InvalidArgument("HA1 is for another algorithm"))
-            }
+            Secret::Ha1(_) => return Err(DigestError::InvalidArgument("HA1 is for another algorithm")),
         };
         let nc = nc_hex(self.nc);
-        let (method, uri) = (
-            Piece::Bytes(self.method.as_bytes()),
-            Piece::Bytes(self.uri.as_bytes()),
-        );
+        let (method, uri) = (Piece::Bytes(self.method.as_bytes()), Piece::Bytes(self.uri.as_bytes()));
         let cnonce = Piece::Bytes(self.cnonce.as_bytes());
         let response = if qop_auth {
-            response_auth(
-                algorithm,
-                &ha1,
-                challenge.nonce().into(),
-                Piece::Bytes(&nc),
-                cnonce,
-                method,
-                uri,
-            )
+            response_auth(algorithm, &ha1, challenge.nonce().into(), Piece::Bytes(&nc), cnonce, method, uri)
         } else {
             response_no_qop(algorithm, &ha1, challenge.nonce().into(), method, uri)?
         };
@@ -320,7 +301,8 @@ impl CredentialsParams<'_> {
 mod tests {
     use super::*;
 
-    const BASE: &str = r#"Digest username="u", realm="r", nonce="n", uri="sip:r", response="0123456789abcdef0123456789ABCDEF""#;
+    const BASE: &str =
+        r#"Digest username="u", realm="r", nonce="n", uri="sip:r", response="0123456789abcdef0123456789ABCDEF""#;
 
     #[test]
     fn minimal_rfc2069_credentials() {
@@ -341,18 +323,8 @@ mod tests {
         assert_eq!(parse("nc=00000001"), Ok(("00000001", 1)));
         assert_eq!(parse("nc=\"0000000A\""), Ok(("0000000A", 10)));
         assert_eq!(parse("nc=ffffffff"), Ok(("ffffffff", u32::MAX)));
-        for bad in [
-            "nc=1",
-            "nc=000000001",
-            "nc=+0000001",
-            "nc=0000000g",
-            "nc=\"0000\\0001\"",
-        ] {
-            assert_eq!(
-                parse(bad),
-                Err(Malformed::InvalidValue("nc").into()),
-                "{bad}"
-            );
+        for bad in ["nc=1", "nc=000000001", "nc=+0000001", "nc=0000000g", "nc=\"0000\\0001\""] {
+            assert_eq!(parse(bad), Err(Malformed::InvalidValue("nc").into()), "{bad}");
         }
     }
 
@@ -362,16 +334,10 @@ mod tests {
             hex_digest(Params::new(r.as_bytes(), 0).next().unwrap().unwrap().1)
         }
         assert!(parse("response=6629fae49393a05397450978507c4ef1").is_ok());
-        for bad in [
-            "response=6629fae49393a05397450978507c4ef",
-            "response=6629fae49393a05397450978507c4efz",
-            "response=\"\"",
-        ] {
-            assert_eq!(
-                parse(bad),
-                Err(Malformed::InvalidValue("response").into()),
-                "{bad}"
-            );
+        for bad in
+            ["response=6629fae49393a05397450978507c4ef", "response=6629fae49393a05397450978507c4efz", "response=\"\""]
+        {
+            assert_eq!(parse(bad), Err(Malformed::InvalidValue("response").into()), "{bad}");
         }
     }
 }

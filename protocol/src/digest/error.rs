@@ -103,10 +103,7 @@ impl DigestError {
     pub const fn status(&self) -> u16 {
         match self {
             Self::Malformed(_) | Self::MissingParam(_) => 400,
-            Self::OtherScheme
-            | Self::UnsupportedAlgorithm
-            | Self::UnsupportedQop
-            | Self::WrongRealm => 401,
+            Self::OtherScheme | Self::UnsupportedAlgorithm | Self::UnsupportedQop | Self::WrongRealm => 401,
             Self::BadResponse => 403,
             Self::BufferTooSmall | Self::InvalidArgument(_) => 500,
         }

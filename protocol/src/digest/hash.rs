@@ -45,10 +45,7 @@ impl Hex {
         for (dst, src) in buf.iter_mut().zip(hex) {
             *dst = src.to_ascii_lowercase();
         }
-        Some(Self {
-            buf,
-            len: u8::try_from(hex.len()).ok()?,
-        })
+        Some(Self { buf, len: u8::try_from(hex.len()).ok()? })
     }
 
     /// The digits as bytes.
@@ -128,16 +125,8 @@ pub struct StoredHa1 {
 
 impl StoredHa1 {
     /// Computes the HA1 of a password, with `algorithm`'s hash function.
-    pub fn from_password(
-        algorithm: Algorithm,
-        username: &[u8],
-        realm: &[u8],
-        password: &[u8],
-    ) -> Self {
-        Self {
-            algorithm: algorithm.base(),
-            hex: ha1(algorithm, username, realm, password),
-        }
+    pub fn from_password(algorithm: Algorithm, username: &[u8], realm: &[u8], password: &[u8]) -> Self {
+        Self { algorithm: algorithm.base(), hex: ha1(algorithm, username, realm, password) }
     }
 
     /// Takes an HA1 that was computed elsewhere (synced from the cloud, read from a config),
@@ -148,13 +137,8 @@ impl StoredHa1 {
     pub fn from_hex(algorithm: Algorithm, hex: &[u8]) -> Result<Self, DigestError> {
         let hex = Hex::parse(hex)
             .filter(|h| h.len() == algorithm.hex_len())
-            .ok_or(DigestError::InvalidArgument(
-                "stored HA1 is not a hex digest of the algorithm's length",
-            ))?;
-        Ok(Self {
-            algorithm: algorithm.base(),
-            hex,
-        })
+            .ok_or(DigestError::InvalidArgument("stored HA1 is not a hex digest of the algorithm's length"))?;
+        Ok(Self { algorithm: algorithm.base(), hex })
     }
 
     /// The base algorithm the HA1 was computed with.
@@ -170,9 +154,7 @@ impl StoredHa1 {
 
 impl fmt::Debug for StoredHa1 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoredHa1")
-            .field("algorithm", &self.algorithm)
-            .finish_non_exhaustive()
+        f.debug_struct("StoredHa1").field("algorithm", &self.algorithm).finish_non_exhaustive()
     }
 }
 
@@ -273,22 +255,12 @@ pub(crate) fn response_auth(
     let ha2 = h(algorithm, &[method, uri]);
     let session;
     let ha1 = if algorithm.is_session() {
-        session = h(
-            algorithm,
-            &[Piece::Bytes(base_ha1.as_bytes()), nonce, cnonce],
-        );
+        session = h(algorithm, &[Piece::Bytes(base_ha1.as_bytes()), nonce, cnonce]);
         &session
     } else {
         base_ha1
     };
-    let pieces = [
-        ha1.as_bytes().into(),
-        nonce,
-        nc,
-        cnonce,
-        Piece::Bytes(b"auth"),
-        ha2.as_bytes().into(),
-    ];
+    let pieces = [ha1.as_bytes().into(), nonce, nc, cnonce, Piece::Bytes(b"auth"), ha2.as_bytes().into()];
     h(algorithm, &pieces)
 }
 
@@ -305,10 +277,7 @@ pub(crate) fn response_no_qop(
         return Err(DigestError::UnsupportedQop);
     }
     let ha2 = h(algorithm, &[method, uri]);
-    Ok(h(
-        algorithm,
-        &[base_ha1.as_bytes().into(), nonce, ha2.as_bytes().into()],
-    ))
+    Ok(h(algorithm, &[base_ha1.as_bytes().into(), nonce, ha2.as_bytes().into()]))
 }
 
 /// HA1 = `H(username ":" realm ":" password)` (RFC 7616 §3.4.2, RFC 2617 §3.2.2.2), with
@@ -323,10 +292,7 @@ pub fn ha1(algorithm: Algorithm, username: &[u8], realm: &[u8], password: &[u8])
 /// The session HA1 of the `-sess` algorithms: `H(HA1 ":" nonce ":" cnonce)`
 /// (RFC 7616 §3.4.2), where `ha1` is the result of [`ha1`].
 pub fn ha1_sess(algorithm: Algorithm, ha1: &Hex, nonce: &[u8], cnonce: &[u8]) -> Hex {
-    h(
-        algorithm,
-        &[ha1.as_bytes().into(), nonce.into(), cnonce.into()],
-    )
+    h(algorithm, &[ha1.as_bytes().into(), nonce.into(), cnonce.into()])
 }
 
 /// HA2 = `H(method ":" uri)` for `qop=auth` or no qop (RFC 7616 §3.4.3). In SIP the method is
@@ -350,15 +316,7 @@ pub fn response(
     uri: &[u8],
 ) -> Hex {
     let nc = nc_hex(nc);
-    response_auth(
-        algorithm,
-        ha1,
-        nonce.into(),
-        Piece::Bytes(&nc),
-        cnonce.into(),
-        method.into(),
-        uri.into(),
-    )
+    response_auth(algorithm, ha1, nonce.into(), Piece::Bytes(&nc), cnonce.into(), method.into(), uri.into())
 }
 
 /// The `response` without qop, for RFC 2069 clients: `H(HA1 ":" nonce ":" HA2)`
@@ -391,8 +349,7 @@ mod tests {
         let hex = Hex::encode(&[0x00, 0x1f, 0xa0, 0xff]);
         assert_eq!(hex.as_str(), "001fa0ff");
         assert_eq!(hex.len(), 8);
-        let parsed = Hex::parse(b"939E7578ED9E3C518A452ACEE763BCE9")
-            .map(|h| *h.as_bytes().first().unwrap_or(&0));
+        let parsed = Hex::parse(b"939E7578ED9E3C518A452ACEE763BCE9").map(|h| *h.as_bytes().first().unwrap_or(&0));
         assert_eq!(parsed, Some(b'9'));
         assert!(Hex::parse(b"939e7578ed9e3c518a452acee763bce").is_none());
         assert!(Hex::parse(b"939e7578ed9e3c518a452acee763bceg").is_none());
@@ -401,12 +358,7 @@ mod tests {
 
     #[test]
     fn ct_eq_is_exact_up_to_hex_case() {
-        let hex = ha1(
-            Algorithm::Md5,
-            b"Mufasa",
-            b"testrealm@host.com",
-            b"Circle Of Life",
-        );
+        let hex = ha1(Algorithm::Md5, b"Mufasa", b"testrealm@host.com", b"Circle Of Life");
         assert!(hex.ct_eq(b"939e7578ed9e3c518a452acee763bce9"));
         assert!(hex.ct_eq(b"939E7578ED9E3C518A452ACEE763BCE9"));
         assert!(!hex.ct_eq(b"939e7578ed9e3c518a452acee763bce8"));
@@ -427,12 +379,7 @@ mod tests {
 
     #[test]
     fn rfc2617_section_3_5_ha1() {
-        let hex = ha1(
-            Algorithm::Md5,
-            b"Mufasa",
-            b"testrealm@host.com",
-            b"Circle Of Life",
-        );
+        let hex = ha1(Algorithm::Md5, b"Mufasa", b"testrealm@host.com", b"Circle Of Life");
         assert_eq!(hex.as_str(), "939e7578ed9e3c518a452acee763bce9");
     }
 
@@ -449,16 +396,8 @@ mod tests {
     fn stored_ha1_checks_length_and_hides_itself() {
         let md5 = "939e7578ed9e3c518a452acee763bce9";
         assert!(StoredHa1::from_hex(Algorithm::Md5Sess, md5.as_bytes()).is_ok());
-        assert!(matches!(
-            StoredHa1::from_hex(Algorithm::Sha256, md5.as_bytes()),
-            Err(DigestError::InvalidArgument(_))
-        ));
-        let stored = StoredHa1::from_password(
-            Algorithm::Md5Sess,
-            b"Mufasa",
-            b"testrealm@host.com",
-            b"Circle Of Life",
-        );
+        assert!(matches!(StoredHa1::from_hex(Algorithm::Sha256, md5.as_bytes()), Err(DigestError::InvalidArgument(_))));
+        let stored = StoredHa1::from_password(Algorithm::Md5Sess, b"Mufasa", b"testrealm@host.com", b"Circle Of Life");
         assert_eq!(stored.algorithm(), Algorithm::Md5);
         assert_eq!(stored.hex().as_str(), md5);
         let mut buf = [0u8; 128];
@@ -476,10 +415,7 @@ mod tests {
         impl fmt::Write for W<'_> {
             fn write_str(&mut self, s: &str) -> fmt::Result {
                 let end = self.len + s.len();
-                self.buf
-                    .get_mut(self.len..end)
-                    .ok_or(fmt::Error)?
-                    .copy_from_slice(s.as_bytes());
+                self.buf.get_mut(self.len..end).ok_or(fmt::Error)?.copy_from_slice(s.as_bytes());
                 self.len = end;
                 Ok(())
             }

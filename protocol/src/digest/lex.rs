@@ -17,11 +17,7 @@ use super::{DigestError, Malformed};
 
 /// RFC 3261 §25.1 `token` characters.
 pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
 }
 
 /// Whether `bytes` is a non-empty token.
@@ -43,9 +39,7 @@ fn skip_sws(input: &[u8], mut pos: usize) -> usize {
 
 /// The end of the token starting at `pos` (equal to `pos` if there is none).
 fn token_end(input: &[u8], pos: usize) -> usize {
-    let len = input.get(pos..).map_or(0, |rest| {
-        rest.iter().take_while(|&&b| is_token_byte(b)).count()
-    });
+    let len = input.get(pos..).map_or(0, |rest| rest.iter().take_while(|&&b| is_token_byte(b)).count());
     pos + len
 }
 
@@ -61,10 +55,7 @@ pub(crate) fn split_scheme(input: &[u8]) -> Result<(&str, usize), Malformed> {
         return Err(Malformed::Empty);
     }
     let end = token_end(input, start);
-    let scheme = input
-        .get(start..end)
-        .filter(|s| !s.is_empty())
-        .ok_or(Malformed::Scheme)?;
+    let scheme = input.get(start..end).filter(|s| !s.is_empty()).ok_or(Malformed::Scheme)?;
     let params = skip_sws(input, end);
     // The scheme must be followed by LWS, or end the value.
     if params == end && end != input.len() {
@@ -132,11 +123,7 @@ impl<'a> EscapedStr<'a> {
     /// Whether the unescaped value equals `other`, ignoring ASCII case (for tokens such as
     /// `stale=TRUE`).
     pub fn eq_ignore_ascii_case(&self, other: &[u8]) -> bool {
-        self.unescaped_len() == other.len()
-            && self
-                .bytes()
-                .zip(other)
-                .all(|(a, b)| a.eq_ignore_ascii_case(b))
+        self.unescaped_len() == other.len() && self.bytes().zip(other).all(|(a, b)| a.eq_ignore_ascii_case(b))
     }
 
     /// Writes the unescaped value into `buf` and returns it.
@@ -146,12 +133,8 @@ impl<'a> EscapedStr<'a> {
     pub fn unescape_into<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, DigestError> {
         let mut len = 0usize;
         for chunk in self.chunks() {
-            let end = len
-                .checked_add(chunk.len())
-                .ok_or(DigestError::BufferTooSmall)?;
-            buf.get_mut(len..end)
-                .ok_or(DigestError::BufferTooSmall)?
-                .copy_from_slice(chunk.as_bytes());
+            let end = len.checked_add(chunk.len()).ok_or(DigestError::BufferTooSmall)?;
+            buf.get_mut(len..end).ok_or(DigestError::BufferTooSmall)?.copy_from_slice(chunk.as_bytes());
             len = end;
         }
         let out = buf.get(..len).ok_or(DigestError::BufferTooSmall)?;
@@ -220,15 +203,11 @@ fn quoted_string(input: &[u8], start: usize) -> Result<(EscapedStr<'_>, usize), 
                 Some(_) => return Err(Malformed::Escape),
             },
             Some(b'\r' | b'\n') => return Err(Malformed::LineBreakInQuotes),
-            Some(&c) if (c < 0x20 && c != b'\t') || c == 0x7f => {
-                return Err(Malformed::ControlCharacter)
-            }
+            Some(&c) if (c < 0x20 && c != b'\t') || c == 0x7f => return Err(Malformed::ControlCharacter),
             Some(_) => i += 1,
         }
     }
-    let content = input
-        .get(content_start..i)
-        .ok_or(Malformed::UnterminatedQuote)?;
+    let content = input.get(content_start..i).ok_or(Malformed::UnterminatedQuote)?;
     let raw = core::str::from_utf8(content).map_err(|_| Malformed::NotUtf8)?;
     Ok((EscapedStr { raw }, i + 1))
 }
@@ -249,12 +228,7 @@ pub struct Params<'a> {
 impl<'a> Params<'a> {
     /// Parameters of `input` starting at `pos` (just after the scheme and its LWS).
     pub(crate) fn new(input: &'a [u8], pos: usize) -> Self {
-        Self {
-            input,
-            pos,
-            first: true,
-            done: false,
-        }
+        Self { input, pos, first: true, done: false }
     }
 
     fn step(&mut self) -> Result<Option<(&'a str, EscapedStr<'a>)>, Malformed> {
@@ -272,10 +246,7 @@ impl<'a> Params<'a> {
         self.first = false;
 
         let name_end = token_end(input, pos);
-        let name = input
-            .get(pos..name_end)
-            .filter(|n| !n.is_empty())
-            .ok_or(Malformed::ParamName)?;
+        let name = input.get(pos..name_end).filter(|n| !n.is_empty()).ok_or(Malformed::ParamName)?;
         pos = skip_sws(input, name_end);
         if input.get(pos) != Some(&b'=') {
             return Err(Malformed::Equals);
@@ -288,10 +259,7 @@ impl<'a> Params<'a> {
             value
         } else {
             let end = token_end(input, pos);
-            let token = input
-                .get(pos..end)
-                .filter(|t| !t.is_empty())
-                .ok_or(Malformed::Value)?;
+            let token = input.get(pos..end).filter(|t| !t.is_empty()).ok_or(Malformed::Value)?;
             pos = end;
             EscapedStr { raw: ascii(token)? }
         };
@@ -350,10 +318,7 @@ mod tests {
     #[test]
     fn a_line_break_that_is_not_a_fold_is_an_error() {
         assert_eq!(params(b"a=b\r\nc=d").next().unwrap().unwrap().0, "a");
-        assert_eq!(
-            params(b"a=b\r\nc=d").nth(1),
-            Some(Err(DigestError::Malformed(Malformed::Separator)))
-        );
+        assert_eq!(params(b"a=b\r\nc=d").nth(1), Some(Err(DigestError::Malformed(Malformed::Separator))));
     }
 
     #[test]
@@ -369,10 +334,7 @@ mod tests {
         let mut buf = [0u8; 5];
         assert_eq!(v.unescape_into(&mut buf), Ok(r#"a"b\c"#));
         let mut small = [0u8; 4];
-        assert_eq!(
-            v.unescape_into(&mut small),
-            Err(DigestError::BufferTooSmall)
-        );
+        assert_eq!(v.unescape_into(&mut small), Err(DigestError::BufferTooSmall));
     }
 
     #[test]
@@ -394,11 +356,7 @@ mod tests {
         ];
         for (input, expected) in cases {
             let last = params(input).last();
-            assert_eq!(
-                last,
-                Some(Err(DigestError::Malformed(*expected))),
-                "{input:?}"
-            );
+            assert_eq!(last, Some(Err(DigestError::Malformed(*expected))), "{input:?}");
         }
     }
 

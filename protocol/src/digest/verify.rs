@@ -40,22 +40,10 @@ pub fn verify(
         None => response_no_qop(algorithm, stored_ha1.hex(), nonce, method, uri)?,
         Some(Qop::Auth) => {
             // Credentials::parse guarantees both whenever qop is present.
-            let nc = credentials
-                .nc_param()
-                .ok_or(DigestError::MissingParam("nc"))?;
-            let cnonce = credentials
-                .cnonce()
-                .ok_or(DigestError::MissingParam("cnonce"))?;
+            let nc = credentials.nc_param().ok_or(DigestError::MissingParam("nc"))?;
+            let cnonce = credentials.cnonce().ok_or(DigestError::MissingParam("cnonce"))?;
             let nc = Piece::Bytes(nc.as_bytes());
-            response_auth(
-                algorithm,
-                stored_ha1.hex(),
-                nonce,
-                nc,
-                cnonce.into(),
-                method,
-                uri,
-            )
+            response_auth(algorithm, stored_ha1.hex(), nonce, nc, cnonce.into(), method, uri)
         }
         Some(_) => return Err(DigestError::UnsupportedQop),
     };

@@ -13,24 +13,14 @@ pub(crate) struct Out<'b> {
 impl<'b> Out<'b> {
     /// Starts a `Digest` challenge or credentials value.
     pub(crate) fn digest(buf: &'b mut [u8]) -> Result<Self, DigestError> {
-        let mut out = Self {
-            buf,
-            len: 0,
-            first: true,
-        };
+        let mut out = Self { buf, len: 0, first: true };
         out.bytes(b"Digest ")?;
         Ok(out)
     }
 
     pub(crate) fn bytes(&mut self, bytes: &[u8]) -> Result<(), DigestError> {
-        let end = self
-            .len
-            .checked_add(bytes.len())
-            .ok_or(DigestError::BufferTooSmall)?;
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(DigestError::BufferTooSmall)?
-            .copy_from_slice(bytes);
+        let end = self.len.checked_add(bytes.len()).ok_or(DigestError::BufferTooSmall)?;
+        self.buf.get_mut(self.len..end).ok_or(DigestError::BufferTooSmall)?.copy_from_slice(bytes);
         self.len = end;
         Ok(())
     }
@@ -43,11 +33,7 @@ impl<'b> Out<'b> {
     }
 
     /// `, name="value"` for a value already in escaped form (echoed from a parsed header).
-    pub(crate) fn escaped_param(
-        &mut self,
-        name: &str,
-        value: EscapedStr<'_>,
-    ) -> Result<(), DigestError> {
+    pub(crate) fn escaped_param(&mut self, name: &str, value: EscapedStr<'_>) -> Result<(), DigestError> {
         self.name(name)?;
         self.bytes(b"\"")?;
         self.bytes(value.raw().as_bytes())?;
@@ -61,9 +47,7 @@ impl<'b> Out<'b> {
     /// or inject another one.
     pub(crate) fn quoted_param(&mut self, name: &str, value: &str) -> Result<(), DigestError> {
         if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-            return Err(DigestError::InvalidArgument(
-                "control character in a quoted value",
-            ));
+            return Err(DigestError::InvalidArgument("control character in a quoted value"));
         }
         self.name(name)?;
         self.bytes(b"\"")?;
@@ -100,16 +84,12 @@ mod tests {
     #[test]
     fn quoting_escapes_and_refuses_line_breaks() {
         let mut buf = [0u8; 64];
-        let Ok(mut out) = Out::digest(&mut buf) else {
-            panic!("64 bytes hold the scheme")
-        };
+        let Ok(mut out) = Out::digest(&mut buf) else { panic!("64 bytes hold the scheme") };
         assert_eq!(out.quoted_param("a", r#"x"y\z"#), Ok(()));
         assert_eq!(out.token_param("b", b"c"), Ok(()));
         assert_eq!(
             out.quoted_param("c", "evil\r\nVia: x"),
-            Err(DigestError::InvalidArgument(
-                "control character in a quoted value"
-            ))
+            Err(DigestError::InvalidArgument("control character in a quoted value"))
         );
         let len = out.finish();
         assert_eq!(buf.get(..len), Some(&br#"Digest a="x\"y\\z", b=c"#[..]));
@@ -119,12 +99,7 @@ mod tests {
     fn a_full_buffer_is_an_error() {
         assert!(Out::digest(&mut [0u8; 6]).is_err());
         let mut buf = [0u8; 10];
-        let Ok(mut out) = Out::digest(&mut buf) else {
-            panic!("10 bytes hold the scheme")
-        };
-        assert_eq!(
-            out.quoted_param("realm", "r"),
-            Err(DigestError::BufferTooSmall)
-        );
+        let Ok(mut out) = Out::digest(&mut buf) else { panic!("10 bytes hold the scheme") };
+        assert_eq!(out.quoted_param("realm", "r"), Err(DigestError::BufferTooSmall));
     }
 }

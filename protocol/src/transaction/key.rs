@@ -142,7 +142,12 @@ fn via_eq(a: &Via<'_>, b: &Via<'_>) -> bool {
 /// Whether `incoming` matches the server transaction created by `stored`, under `rule`.
 /// `sent_to_tag` is the To tag of the last response the transaction sent (only the RFC 2543
 /// ACK rule reads it).
-pub(crate) fn server_matches(stored: &Fields<'_>, incoming: &Fields<'_>, rule: Rule, sent_to_tag: Option<&[u8]>) -> bool {
+pub(crate) fn server_matches(
+    stored: &Fields<'_>,
+    incoming: &Fields<'_>,
+    rule: Rule,
+    sent_to_tag: Option<&[u8]>,
+) -> bool {
     let method_ok = match rule {
         Rule::SameMethod => stored.method == incoming.method,
         Rule::AckToInvite | Rule::CancelToInvite => stored.method == Method::Invite,

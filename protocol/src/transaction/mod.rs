@@ -92,7 +92,9 @@ use self::client::OnResponse;
 use self::error::bump;
 use self::key::{branch_hash, client_matches, reparse, server_matches, Fields, Rule, MAX_HEADERS};
 use self::server::OnAck;
-use self::slot::{Slot, EV_REQUEST, EV_RESPONSE, EV_TERMINATED, EV_TIMEOUT, EV_TRANSPORT, TX_ACK, TX_REQUEST, TX_RESPONSE};
+use self::slot::{
+    Slot, EV_REQUEST, EV_RESPONSE, EV_TERMINATED, EV_TIMEOUT, EV_TRANSPORT, TX_ACK, TX_REQUEST, TX_RESPONSE,
+};
 use crate::header::{Header, HeaderKind};
 use crate::message::Message;
 use crate::method::Method;
@@ -178,7 +180,13 @@ impl<const N: usize, const MSG: usize> Transactions<N, MSG> {
     /// Errors: [`Error::Malformed`] (no usable top Via or CSeq: answer 400),
     /// [`Error::Full`] (answer 503), [`Error::TooLarge`] (answer 513), [`Error::Invalid`] for a
     /// response.
-    pub fn handle_request(&mut self, now: Instant, from: Peer, transport: Transport, msg: &Message<'_, '_>) -> Result<Received, Error> {
+    pub fn handle_request(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        transport: Transport,
+        msg: &Message<'_, '_>,
+    ) -> Result<Received, Error> {
         let Some(method) = msg.method() else { return Err(Error::Invalid("not a request")) };
         let inc = match Fields::of(msg) {
             Ok(f) => f,
@@ -295,7 +303,13 @@ impl<const N: usize, const MSG: usize> Transactions<N, MSG> {
     /// back), [`Error::Invalid`] for a message that is not a request, an ACK (never a
     /// transaction, §17.1.1.3), one without an RFC 3261 branch, or one whose branch and method
     /// another client transaction already uses.
-    pub fn start_client(&mut self, now: Instant, dest: Peer, transport: Transport, request: &[u8]) -> Result<Handle, Error> {
+    pub fn start_client(
+        &mut self,
+        now: Instant,
+        dest: Peer,
+        transport: Transport,
+        request: &[u8],
+    ) -> Result<Handle, Error> {
         if request.len() > MSG {
             bump(&mut self.stats.too_large);
             return Err(Error::TooLarge);

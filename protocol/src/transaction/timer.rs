@@ -50,8 +50,20 @@ impl Timer {
     pub const COUNT: usize = 12;
 
     /// Every timer, in table order.
-    pub const ALL: [Timer; Timer::COUNT] =
-        [Timer::A, Timer::B, Timer::D, Timer::E, Timer::F, Timer::G, Timer::H, Timer::I, Timer::J, Timer::K, Timer::L, Timer::M];
+    pub const ALL: [Timer; Timer::COUNT] = [
+        Timer::A,
+        Timer::B,
+        Timer::D,
+        Timer::E,
+        Timer::F,
+        Timer::G,
+        Timer::H,
+        Timer::I,
+        Timer::J,
+        Timer::K,
+        Timer::L,
+        Timer::M,
+    ];
 
     /// The timer's slot in the table.
     const fn index(self) -> usize {
@@ -95,10 +107,7 @@ impl TimerTable {
 
     /// The earliest armed deadline and its timer.
     pub(crate) fn next(&self) -> Option<(Timer, Instant)> {
-        Timer::ALL
-            .iter()
-            .filter_map(|&t| self.get(t).map(|at| (t, at)))
-            .min_by_key(|&(_, at)| at)
+        Timer::ALL.iter().filter_map(|&t| self.get(t).map(|at| (t, at))).min_by_key(|&(_, at)| at)
     }
 
     /// The earliest timer due at `now`, disarmed so that it fires once.

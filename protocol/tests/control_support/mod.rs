@@ -23,8 +23,7 @@ pub fn s<const N: usize>(text: &str) -> String<N> {
 }
 
 pub const FIRMWARE: FirmwareVersion = FirmwareVersion { major: 0, minor: 3, patch: 1 };
-pub const FIRMWARE_MAX: FirmwareVersion =
-    FirmwareVersion { major: u16::MAX, minor: u16::MAX, patch: u16::MAX };
+pub const FIRMWARE_MAX: FirmwareVersion = FirmwareVersion { major: u16::MAX, minor: u16::MAX, patch: u16::MAX };
 
 pub fn credential() -> BoxCredential {
     BoxCredential(core::array::from_fn(|i| i as u8 * 7 + 1))
@@ -37,10 +36,7 @@ pub fn extension(n: u16) -> Extension {
         username: s(&number),
         realm: s("school-0042.carillon.example"),
         ha1_md5: Ha1Md5::from_hex("939e7578ed9e3c518a452acee763bce9").unwrap(),
-        ha1_sha256: Ha1Sha256::from_hex(
-            "7b0fd2c5b7e1a4bd8a3f3e3b3f0b3e2b9b0c3e5a1a4a2b6c7d8e9f0a1b2c3d4e",
-        )
-        .unwrap(),
+        ha1_sha256: Ha1Sha256::from_hex("7b0fd2c5b7e1a4bd8a3f3e3b3f0b3e2b9b0c3e5a1a4a2b6c7d8e9f0a1b2c3d4e").unwrap(),
         display_name: s("Secrétariat"),
     }
 }
@@ -181,7 +177,10 @@ pub fn box_messages() -> std::vec::Vec<BoxMessage> {
     vec![
         BoxMessage::Hello(Hello::current()),
         BoxMessage::Hello(Hello { protocol_version: u16::MAX, min_protocol_version: u16::MAX }),
-        BoxMessage::Enroll(EnrollRequest { token: EnrollmentToken::new("K7Q2-9MXD-44TA").unwrap(), firmware: FIRMWARE }),
+        BoxMessage::Enroll(EnrollRequest {
+            token: EnrollmentToken::new("K7Q2-9MXD-44TA").unwrap(),
+            firmware: FIRMWARE,
+        }),
         BoxMessage::Enroll(EnrollRequest { token: EnrollmentToken(full('t')), firmware: FIRMWARE_MAX }),
         BoxMessage::Authenticate(Authenticate {
             box_id: BoxId(42),
@@ -198,7 +197,10 @@ pub fn box_messages() -> std::vec::Vec<BoxMessage> {
         BoxMessage::ConfigApplied(ConfigApplied { version: 12 }),
         BoxMessage::ConfigRejected(ConfigRejected { version: u32::MAX, reason: ConfigRejectReason::StorageFailed }),
         BoxMessage::ConfigRejected(ConfigRejected { version: 13, reason: ConfigRejectReason::TooManyExtensions }),
-        BoxMessage::Bindings(BindingBatch { batch_id: 1, bindings: Vec::from_slice(&[binding(0), binding(1)]).unwrap() }),
+        BoxMessage::Bindings(BindingBatch {
+            batch_id: 1,
+            bindings: Vec::from_slice(&[binding(0), binding(1)]).unwrap(),
+        }),
         BoxMessage::Bindings(BindingBatch { batch_id: u32::MAX, bindings: vec_of(binding_max()) }),
         BoxMessage::CallRecords(batch(1, 3)),
         BoxMessage::CallRecords(max_batch),

@@ -34,7 +34,13 @@ pub fn request_via(method: &str, via: &str, cseq: u32, to: &str, call_id: &str) 
 
 /// A request from the phone over UDP with branch `branch`.
 pub fn request(method: &str, branch: &str) -> Vec<u8> {
-    request_via(method, &format!("SIP/2.0/UDP 10.0.0.5:5060;branch={branch}"), 1, "<sip:102@school.example>", "call-1@10.0.0.5")
+    request_via(
+        method,
+        &format!("SIP/2.0/UDP 10.0.0.5:5060;branch={branch}"),
+        1,
+        "<sip:102@school.example>",
+        "call-1@10.0.0.5",
+    )
 }
 
 /// A response to `req`, with a To tag unless `to_tag` is `None`.
@@ -69,7 +75,11 @@ pub fn feed_request<const N: usize, const M: usize>(
 }
 
 /// Parses `bytes` and hands them in as a response.
-pub fn feed_response<const N: usize, const M: usize>(t: &mut Transactions<N, M>, now: Instant, bytes: &[u8]) -> Result<Received, Error> {
+pub fn feed_response<const N: usize, const M: usize>(
+    t: &mut Transactions<N, M>,
+    now: Instant,
+    bytes: &[u8],
+) -> Result<Received, Error> {
     let mut headers = [Header::EMPTY; 128];
     let Ok(Status::Complete(msg)) = parse(bytes, &mut headers, Framing::Datagram, &ParseConfig::DEFAULT) else {
         panic!("test response does not parse")

@@ -14,13 +14,22 @@ fn run_with(text: &str) -> (Option<i32>, String) {
 
 #[test]
 fn bad_configurations_are_refused_clearly() {
-    let good = super::common::box_toml(&tempdir("badcfg-state"), "127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap(), "127.0.0.1:3".parse().unwrap(), None);
+    let good = super::common::box_toml(
+        &tempdir("badcfg-state"),
+        "127.0.0.1:1".parse().unwrap(),
+        "127.0.0.1:2".parse().unwrap(),
+        "127.0.0.1:3".parse().unwrap(),
+        None,
+    );
     let cases = [
         (good.replace("insecure_plain_tcp = true", ""), "exactly one of ca_file, pinned_cert"),
         (good.replace("[lan]", "[lan]\nport = 5060"), "unknown field `port`"),
         (good.replace("host = \"box7.school.example\"", "host = \"not a host\""), "identity.host"),
         (good.replace("enrollment_token = \"tok-123\"", ""), "no identity"),
-        (good.replace("insecure_plain_tcp = true", "pinned_cert = \"/nonexistent/cloud.pem\""), "/nonexistent/cloud.pem"),
+        (
+            good.replace("insecure_plain_tcp = true", "pinned_cert = \"/nonexistent/cloud.pem\""),
+            "/nonexistent/cloud.pem",
+        ),
         ("this is not toml".to_owned(), "bad configuration"),
     ];
     for (text, want) in cases {

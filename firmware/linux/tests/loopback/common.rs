@@ -170,13 +170,21 @@ impl TestCloud {
         let now = 1_741_608_000;
         let body = store.create_body("Board", now).await.unwrap();
         let site = store
-            .create_site(body.id, &NewSite { body_id: None, name: "School A".into(), code: "1234".into(), kind: SiteKind::School }, now)
+            .create_site(
+                body.id,
+                &NewSite { body_id: None, name: "School A".into(), code: "1234".into(), kind: SiteKind::School },
+                now,
+            )
             .await
             .unwrap();
         let mut accounts = Vec::new();
         for n in ["201", "202"] {
             let c = store
-                .create_extension(site.id, &NewExtension { number: n.into(), sip_username: Some(n.into()), display_name: format!("Room {n}") }, now)
+                .create_extension(
+                    site.id,
+                    &NewExtension { number: n.into(), sip_username: Some(n.into()), display_name: format!("Room {n}") },
+                    now,
+                )
                 .await
                 .unwrap();
             accounts.push(Account { number: n.into(), password: c.sip_password });
@@ -212,15 +220,29 @@ impl TestCloud {
         let mut site = SiteConfig {
             version: 1,
             site_code: bounded("1234").unwrap(),
-            dial_plan: DialPlan { extension_len: 3, on_net_prefix: bounded("8").unwrap(), outside_line_prefix: bounded("0").unwrap() },
+            dial_plan: DialPlan {
+                extension_len: 3,
+                on_net_prefix: bounded("8").unwrap(),
+                outside_line_prefix: bounded("0").unwrap(),
+            },
             emergency_numbers: heapless::Vec::new(),
             fallback_trunk: None,
             extensions: heapless::Vec::new(),
             ring_groups: heapless::Vec::new(),
         };
         for a in &self.accounts {
-            let md5 = carillon_protocol::digest::ha1(Algorithm::Md5, a.number.as_bytes(), realm.as_bytes(), a.password.as_bytes());
-            let sha = carillon_protocol::digest::ha1(Algorithm::Sha256, a.number.as_bytes(), realm.as_bytes(), a.password.as_bytes());
+            let md5 = carillon_protocol::digest::ha1(
+                Algorithm::Md5,
+                a.number.as_bytes(),
+                realm.as_bytes(),
+                a.password.as_bytes(),
+            );
+            let sha = carillon_protocol::digest::ha1(
+                Algorithm::Sha256,
+                a.number.as_bytes(),
+                realm.as_bytes(),
+                a.password.as_bytes(),
+            );
             let ext = Extension {
                 number: bounded(&a.number).unwrap(),
                 username: bounded(&a.number).unwrap(),
@@ -303,7 +325,18 @@ impl Sipp {
         }
         cmd.arg("-sf")
             .arg(file)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"])
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-m",
+                "1",
+                "-timeout",
+                "20s",
+                "-timeout_error",
+                "-nostdin",
+            ])
             .args(["-mp", &media_port().to_string(), "-trace_err", "-error_file"])
             .arg(dir.join("errors.log"))
             .args(extra)
@@ -374,7 +407,9 @@ pub async fn udp_listening(name: &str, port: u16, limit: Duration) {
 /// `acc` registers at the box from `port` (digest with its password); the SIPp exit code.
 pub async fn register(lan: SocketAddr, acc: &Account, port: u16) -> i32 {
     let args = ["-s", &acc.number, "-au", &acc.number, "-ap", &acc.password];
-    Sipp::start(&format!("register-{}", acc.number), &scenario("register.xml"), Some(lan), port, &args).wait(Duration::from_secs(25)).await
+    Sipp::start(&format!("register-{}", acc.number), &scenario("register.xml"), Some(lan), port, &args)
+        .wait(Duration::from_secs(25))
+        .await
 }
 
 /// 201 calls `callee` (answering with SIPp on `callee_port`) through the box; both exit codes.

@@ -29,7 +29,11 @@ async fn phones_register_through_the_box_and_the_cloud_learns_them() {
         assert_eq!(register(lan, &cloud.account(number), port).await, 0, "REGISTER of {number} through the box");
         let bindings = cloud.sip.location().lookup(number, SystemClock.unix_now());
         assert_eq!(bindings.len(), 1, "the cloud holds {number}'s binding");
-        assert!(bindings[0].path.iter().any(|p| p.contains(BOX_HOST)), "reached through the box: {:?}", bindings[0].path);
+        assert!(
+            bindings[0].path.iter().any(|p| p.contains(BOX_HOST)),
+            "reached through the box: {:?}",
+            bindings[0].path
+        );
         assert!(bindings[0].contact.contains(&format!("127.0.0.1:{port}")), "{}", bindings[0].contact);
     }
     let log = bx.log_text();

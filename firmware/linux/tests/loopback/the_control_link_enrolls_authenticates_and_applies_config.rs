@@ -86,7 +86,11 @@ async fn the_control_link_enrolls_authenticates_and_applies_config() {
         &CloudMessage::ConfigBegin(ConfigBegin {
             version: 2,
             site_code: bounded("1234").unwrap(),
-            dial_plan: DialPlan { extension_len: 3, on_net_prefix: bounded("8").unwrap(), outside_line_prefix: bounded("0").unwrap() },
+            dial_plan: DialPlan {
+                extension_len: 3,
+                on_net_prefix: bounded("8").unwrap(),
+                outside_line_prefix: bounded("0").unwrap(),
+            },
             emergency_numbers: heapless::Vec::new(),
             fallback_trunk: None,
             extension_count: 0,
