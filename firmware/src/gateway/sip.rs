@@ -29,8 +29,8 @@ use carillon_protocol::transaction::{
 };
 use carillon_protocol::write::{write_response, Forward, Writer};
 use carillon_protocol::{
-    parse, proxy_checks, validate, Contact, Framing, Header, HeaderKind, Instant, Message, Method, ParseConfig, Status,
-    Uri,
+    parse, proxy_checks, validate, Contact, Framing, Header, HeaderKind, Instant, Message, Method, NameAddr,
+    ParseConfig, Status, Uri,
 };
 use heapless::{Deque, String, Vec};
 
@@ -684,27 +684,14 @@ impl Sip {
         }
         let source = self.contexts.get(slot).and_then(Option::as_ref).map(|c| c.source);
         let Some(source) = source else { return };
-        let header_expires = msg.expires().and_then(Result::ok);
-        let call_id = bounded_str(msg.call_id().unwrap_or(&[]));
-        let cseq = msg.cseq().and_then(Result::ok).map_or(0, |c| c.seq);
+        let reg = RegisterFacts::of(msg);
         for contact in msg.contacts().flatten() {
             match contact {
                 Contact::Star => ctx.bindings.remove(aor, None),
                 Contact::Addr(na) => {
-                    let expires = na.expires().or(header_expires).unwrap_or(DEFAULT_EXPIRES).min(DEFAULT_EXPIRES);
-                    if expires == 0 {
+                    let Some(entry) = reg.binding(aor, &na, DEFAULT_EXPIRES, source, now) else {
                         ctx.bindings.remove(aor, Some(na.uri.raw));
                         continue;
-                    }
-                    let entry = BindingEntry {
-                        aor: bounded_str(aor),
-                        contact: bounded_str(na.uri.raw),
-                        source,
-                        expires: now + Duration::from_secs(u64::from(expires)),
-                        call_id: call_id.clone(),
-                        cseq,
-                        hand_back: false,
-                        in_flight: false,
                     };
                     if ctx.bindings.upsert(entry, now, false) == Inserted::Full {
                         ctx.stats.bindings_refused = ctx.stats.bindings_refused.saturating_add(1);
@@ -1001,25 +988,13 @@ impl Sip {
         let Some(msg) = reparse(resp, &mut headers) else { return };
         let Some(Ok(to)) = msg.to() else { return };
         let aor = to.uri.user.unwrap_or(&[]);
-        let header_expires = msg.expires().and_then(Result::ok);
-        let call_id = bounded_str(msg.call_id().unwrap_or(&[]));
-        let cseq = msg.cseq().and_then(Result::ok).map_or(0, |c| c.seq);
+        let reg = RegisterFacts::of(&msg);
         for contact in msg.contacts().flatten() {
             let Contact::Addr(na) = contact else { continue };
-            let expires = na.expires().or(header_expires).unwrap_or(DEFAULT_EXPIRES);
-            if expires == 0 {
+            // The cloud already capped what it granted: take its expiry as it is.
+            let Some(entry) = reg.binding(aor, &na, u32::MAX, source, now) else {
                 ctx.bindings.remove(aor, Some(na.uri.raw));
                 continue;
-            }
-            let entry = BindingEntry {
-                aor: bounded_str(aor),
-                contact: bounded_str(na.uri.raw),
-                source,
-                expires: now + Duration::from_secs(u64::from(expires)),
-                call_id: call_id.clone(),
-                cseq,
-                hand_back: false,
-                in_flight: false,
             };
             if ctx.bindings.upsert(entry, now, true) == Inserted::Evicted {
                 ctx.stats.bindings_evicted = ctx.stats.bindings_evicted.saturating_add(1);
@@ -1491,6 +1466,48 @@ fn make_record<J: Storage>(
 
 /// Copies bytes into a bounded string, cutting at the capacity (on a char boundary) and
 /// replacing what is not UTF-8: identifiers that are too long are truncated, never refused.
+/// What a REGISTER (or the 200 answering it) gives every binding it carries: its Call-ID and
+/// CSeq (RFC 3261 §10.3 step 7) and the Expires header that stands in for a Contact without
+/// `expires` (§10.2.1.1). Used by the survival registrar and by learning online bindings.
+struct RegisterFacts {
+    header_expires: Option<u32>,
+    call_id: CallId,
+    cseq: u32,
+}
+
+impl RegisterFacts {
+    fn of(msg: &Message<'_, '_>) -> Self {
+        RegisterFacts {
+            header_expires: msg.expires().and_then(Result::ok),
+            call_id: bounded_str(msg.call_id().unwrap_or(&[])),
+            cseq: msg.cseq().and_then(Result::ok).map_or(0, |c| c.seq),
+        }
+    }
+
+    /// The binding one Contact asks for, its lifetime capped at `max` seconds; `None` when it
+    /// asks for removal (expires 0).
+    fn binding(
+        &self,
+        aor: &[u8],
+        na: &NameAddr<'_>,
+        max: u32,
+        source: SocketAddr,
+        now: Instant,
+    ) -> Option<BindingEntry> {
+        let expires = na.expires().or(self.header_expires).unwrap_or(DEFAULT_EXPIRES).min(max);
+        (expires != 0).then(|| BindingEntry {
+            aor: bounded_str(aor),
+            contact: bounded_str(na.uri.raw),
+            source,
+            expires: now + Duration::from_secs(u64::from(expires)),
+            call_id: self.call_id.clone(),
+            cseq: self.cseq,
+            hand_back: false,
+            in_flight: false,
+        })
+    }
+}
+
 fn bounded_str<const N: usize>(bytes: &[u8]) -> String<N> {
     let mut s = String::new();
     let text = core::str::from_utf8(bytes).unwrap_or("?");
