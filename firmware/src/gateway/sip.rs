@@ -8,7 +8,10 @@
 //!   seeded branch, `Path` on REGISTER per RFC 3327, `Record-Route` on dialog-creating requests,
 //!   `received`/`rport` filled in per RFC 3581); served locally in survival;
 //! - from a phone, inside a dialog: to the other phone when the call was set up locally (it is
-//!   in the call table, which outlives the outage), else to the cloud;
+//!   in the call table, which outlives the outage), else to the cloud; in survival, a call set
+//!   up through the cloud keeps its dialog: its in-dialog requests go straight to the phone of
+//!   the school their Request-URI names, past the cloud part of the route set (see
+//!   `Sip::route_dialog_past_cloud` for the departure from RFC 3261 §16 loose routing);
 //! - from the cloud: to the phone the Request-URI names, at the address its binding was learnt
 //!   from.
 //!
@@ -366,7 +369,7 @@ impl Sip {
             None => (ctx.settings.uplink_peer, Transport::Tls),
         };
         match self.txns.handle_request(now, peer, transport, msg) {
-            Ok(Received::Ack(_)) => self.route_ack(ctx, from, msg),
+            Ok(Received::Ack(_)) => self.route_ack(ctx, now, from, msg),
             Ok(_) => {}
             Err(e) => {
                 let (code, reason) = match e {
@@ -484,7 +487,7 @@ impl Sip {
             } else if ctx.mode != Mode::Survival {
                 self.forward_to_cloud(ctx, now, slot, &msg);
             } else {
-                self.finish_msg(ctx, now, slot, &msg, 503, "Service Unavailable (cloud unreachable)");
+                self.route_dialog_past_cloud(ctx, now, slot, &msg);
             }
         } else if ctx.mode != Mode::Survival {
             self.forward_to_cloud(ctx, now, slot, &msg);
@@ -560,7 +563,7 @@ impl Sip {
             self.finish_msg(ctx, now, slot, msg, 404, "Not Found (no such phone at this school)");
             return;
         };
-        if !self.fork_one(ctx, now, slot, msg, None, dest, true, true) {
+        if !self.fork_one(ctx, now, slot, msg, None, dest, true, true, false) {
             self.finish_msg(ctx, now, slot, msg, 503, "Service Unavailable (transaction table full)");
         }
     }
@@ -581,7 +584,44 @@ impl Sip {
         if msg.method() == Some(Method::Bye) {
             self.end_call(ctx, now, msg.call_id().unwrap_or(&[]));
         }
-        if !self.fork_one(ctx, now, slot, msg, None, dest, false, false) {
+        if !self.fork_one(ctx, now, slot, msg, None, dest, false, false, false) {
+            self.finish_msg(ctx, now, slot, msg, 503, "Service Unavailable (transaction table full)");
+        }
+    }
+
+    /// Survival: an in-dialog request (BYE, re-INVITE, UPDATE, INFO...) of a call that was set up
+    /// through the cloud, whose route set therefore leads box → cloud → box. The cloud is out of
+    /// reach, but the dialog's remote target — the Request-URI (RFC 3261 §12.2.1.1) — is a phone
+    /// of this school the box knows (a live binding has that contact, or that address). Loose
+    /// routing (§16.4, §16.6 steps 6–7) would pop our Route and send the request to the next
+    /// one, the cloud; the box instead skips the rest of the route set, which only leads back to
+    /// itself through the cloud, and delivers the request to the phone, removing the Route
+    /// values it skipped (a phone is a UAS: it ignores them anyway, §8.2). The phone's responses
+    /// come back by the box's Via. The dialog's own route set is not changed: once the cloud
+    /// returns, the next request takes the recorded route again. A target that is no phone of
+    /// this school (a call to another school or the public network) gets 503: its route leads
+    /// through the cloud only.
+    fn route_dialog_past_cloud<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        slot: usize,
+        msg: &Message<'_, '_>,
+    ) {
+        if let Some(c) = self.contexts.get_mut(slot).and_then(Option::as_mut) {
+            c.route = Route::Lan;
+            c.answer_deadline = None;
+        }
+        let dest = match msg.request_uri() {
+            Some(Ok(uri)) => known_phone(ctx, &uri, now),
+            _ => None,
+        };
+        let Some(dest) = dest else {
+            self.finish_msg(ctx, now, slot, msg, 503, "Service Unavailable (cloud unreachable)");
+            return;
+        };
+        if !self.fork_one(ctx, now, slot, msg, None, dest, false, false, true) {
+            ctx.stats.refused_full = ctx.stats.refused_full.saturating_add(1);
             self.finish_msg(ctx, now, slot, msg, 503, "Service Unavailable (transaction table full)");
         }
     }
@@ -620,7 +660,7 @@ impl Sip {
         let Some(msg) = reparse(a.get(..len).unwrap_or(&[]), &mut headers) else { return };
         let in_dialog = msg.to().and_then(Result::ok).is_some_and(|t| t.tag().is_some());
         if in_dialog {
-            self.finish_msg(ctx, now, slot, &msg, 503, "Service Unavailable (cloud unreachable)");
+            self.route_dialog_past_cloud(ctx, now, slot, &msg);
         } else {
             self.serve_locally(ctx, now, slot, &msg);
         }
@@ -787,7 +827,7 @@ impl Sip {
             let dest = SocketAddr::new(ip, trunk.port);
             let mut ruri: String<128> = String::new();
             let _ = write!(ruri, "sip:{}@{}:{}", core::str::from_utf8(dialled).unwrap_or(""), trunk.host, trunk.port);
-            if !self.fork_one(ctx, now, slot, msg, Some(ruri.as_bytes()), dest, true, false) {
+            if !self.fork_one(ctx, now, slot, msg, Some(ruri.as_bytes()), dest, true, false, false) {
                 self.reject(ctx, now, slot, msg, 503, "Service Unavailable (transaction table full)");
             }
             return;
@@ -832,7 +872,7 @@ impl Sip {
         }
         let mut started = 0;
         for (contact, dest) in &dests {
-            if self.fork_one(ctx, now, slot, msg, Some(contact.as_bytes()), *dest, true, false) {
+            if self.fork_one(ctx, now, slot, msg, Some(contact.as_bytes()), *dest, true, false, false) {
                 started += 1;
             }
         }
@@ -849,7 +889,8 @@ impl Sip {
     /// Starts one branch to `dest` on the LAN: Request-URI rewritten to `ruri` (a contact, RFC
     /// 3261 §16.6 step 6), our Via (step 8), our Route removed (§16.4), Record-Route on a
     /// dialog-creating request (step 4). `from_cloud` marks our branch so that a stray 2xx
-    /// finds its way back to the uplink.
+    /// finds its way back to the uplink. `skip_route_set` removes every Route instead of only
+    /// ours (see [`Sip::route_dialog_past_cloud`]).
     #[allow(clippy::too_many_arguments)]
     fn fork_one<J: Storage>(
         &mut self,
@@ -861,6 +902,7 @@ impl Sip {
         dest: SocketAddr,
         rr: bool,
         from_cloud: bool,
+        skip_route_set: bool,
     ) -> bool {
         let branch = self.branches.next_branch();
         let mut via: String<128> = String::new();
@@ -877,7 +919,9 @@ impl Sip {
         if let Some(u) = ruri {
             fwd = fwd.request_uri(u);
         }
-        if pops_our_route(msg, ctx.settings) {
+        if skip_route_set {
+            fwd = fwd.drop_routes();
+        } else if pops_our_route(msg, ctx.settings) {
             fwd = fwd.pop_route();
         }
         if rr && is_dialog_creating(msg) {
@@ -1231,7 +1275,13 @@ impl Sip {
 
     /// An ACK for a 2xx (its own transaction, RFC 3261 §17.1.1.3), routed statelessly (§16.11)
     /// like any in-dialog request.
-    fn route_ack<J: Storage>(&mut self, ctx: &mut Ctx<'_, J>, from: Option<SocketAddr>, msg: &Message<'_, '_>) {
+    fn route_ack<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        from: Option<SocketAddr>,
+        msg: &Message<'_, '_>,
+    ) {
         let call_id = msg.call_id().unwrap_or(&[]);
         let local = self.calls.iter().any(|c| c.call_id.as_bytes() == call_id);
         let branch = self.branches.next_branch();
@@ -1251,8 +1301,19 @@ impl Sip {
             let _ = write!(via, "SIP/2.0/TLS {};branch={}", ctx.settings.host, branch.as_str());
             None
         } else {
-            ctx.stats.sip_dropped = ctx.stats.sip_dropped.saturating_add(1);
-            return;
+            // The ACK of a call set up through the cloud: past the cloud to the phone, as
+            // `route_dialog_past_cloud` does for other in-dialog requests.
+            let target = match msg.request_uri() {
+                Some(Ok(uri)) => known_phone(ctx, &uri, now),
+                _ => None,
+            };
+            let Some(d) = target else {
+                ctx.stats.sip_dropped = ctx.stats.sip_dropped.saturating_add(1);
+                return;
+            };
+            let _ = write!(via, "SIP/2.0/UDP {};branch={}", ctx.settings.lan_addr, branch.as_str());
+            fwd = Forward::new().decrement_max_forwards().drop_routes();
+            Some(d)
         };
         fwd = fwd.push_via(via.as_bytes());
         if let Ok(n) = fwd.write(msg, &mut self.b) {
@@ -1376,6 +1437,27 @@ fn lan_target<J: Storage>(ctx: &Ctx<'_, J>, uri: &Uri<'_>, now: Instant) -> Opti
     }
     let ip = uri.host.and_then(|h| h.ip())?;
     Some(SocketAddr::new(ip, uri.port.unwrap_or(5060)))
+}
+
+/// The phone of this school a Request-URI names, if the box knows it: a live binding whose
+/// Contact is that URI, or whose Contact or source address has the URI's IP address and port.
+/// Unlike [`lan_target`], a bare address the box has no binding for is no phone of the school.
+fn known_phone<J: Storage>(ctx: &Ctx<'_, J>, uri: &Uri<'_>, now: Instant) -> Option<SocketAddr> {
+    if let Some(b) = ctx.bindings.by_contact(uri.raw, now) {
+        return Some(b.source);
+    }
+    let ip = uri.host.and_then(|h| h.ip())?;
+    let target = SocketAddr::new(ip, uri.port.unwrap_or(5060));
+    ctx.bindings
+        .iter()
+        .filter(|b| b.expires > now)
+        .find(|b| {
+            b.source == target
+                || Uri::parse(b.contact.as_bytes())
+                    .ok()
+                    .is_some_and(|c| c.host.and_then(|h| h.ip()) == Some(ip) && c.port.unwrap_or(5060) == target.port())
+        })
+        .map(|b| b.source)
 }
 
 fn lan_target_any<J: Storage>(ctx: &Ctx<'_, J>, uri: &Uri<'_>) -> Option<SocketAddr> {

@@ -745,8 +745,40 @@ pub fn in_dialog_request(p: &Phone, ok: &[u8], method: &str, cseq: u32) -> Vec<u
         w.header("From", m.value(HeaderKind::From).unwrap());
         w.header("To", m.value(HeaderKind::To).unwrap());
         w.header("Call-ID", m.call_id().unwrap());
-        let cs = if method == "ACK" { 1 } else { cseq };
-        w.header("CSeq", format!("{cs} {method}").as_bytes());
+        w.header("CSeq", format!("{cseq} {method}").as_bytes());
+        let n = w.finish(&[]).unwrap();
+        out.truncate(n);
+        out
+    })
+}
+
+/// An in-dialog request of the callee, from the INVITE it received: Request-URI = the caller's
+/// Contact, Route = the Record-Route set in order (RFC 3261 §12.1.1), From and To swapped, the
+/// callee's tag as the sim's phones choose it (`t<ext>`).
+pub fn callee_request(p: &Phone, invite: &[u8], method: &str, cseq: u32) -> Vec<u8> {
+    msg(invite, |m| {
+        let target = m.contacts().flatten().find_map(|c| match c {
+            carillon_protocol::Contact::Addr(a) => Some(text(a.uri.raw)),
+            _ => None,
+        });
+        let routes: Vec<String> = m.record_routes().flatten().map(|r| format!("<{}>", text(r.uri.raw))).collect();
+        let mut out = vec![0u8; 4096];
+        let mut w = Writer::new(&mut out);
+        w.request_line(Method::parse(method.as_bytes()).unwrap(), target.unwrap().as_bytes());
+        w.header(
+            "Via",
+            format!("SIP/2.0/UDP {};branch=z9hG4bKu{method}{cseq}{};rport", p.addr, text(m.call_id().unwrap()))
+                .as_bytes(),
+        );
+        w.header("Max-Forwards", b"70");
+        for r in &routes {
+            w.header("Route", r.as_bytes());
+        }
+        let to = text(m.value(HeaderKind::To).unwrap());
+        w.header("From", format!("{to};tag=t{}", p.ext).as_bytes());
+        w.header("To", m.value(HeaderKind::From).unwrap());
+        w.header("Call-ID", m.call_id().unwrap());
+        w.header("CSeq", format!("{cseq} {method}").as_bytes());
         let n = w.finish(&[]).unwrap();
         out.truncate(n);
         out
