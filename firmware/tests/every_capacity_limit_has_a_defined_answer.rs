@@ -69,11 +69,11 @@ fn journal_full_is_a_counted_drop() {
         s.run_for(Duration::from_secs(6));
         s.add_phone(101, Answer::Never);
         assert_eq!(s.register(101, "pw101", 3600), 200);
-        // Batches of 40 failed attempts, with time for the transactions to end in between (the
-        // simulated phone does not ACK the 503, so each INVITE server transaction waits for
-        // Timer H).
-        for batch in 0..25 {
-            for i in 0..40 {
+        // Batches of 10 failed attempts, with time for the transactions to end in between.
+        // Each attempt is challenged first (407) and sent again with credentials: a batch
+        // stays below the transaction table and the box's outstanding nonces.
+        for batch in 0..100 {
+            for i in 0..10 {
                 s.call(101, "0999", &format!("j{batch}-{i}"));
             }
             s.run_for(Duration::from_secs(35));

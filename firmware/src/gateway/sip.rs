@@ -140,6 +140,14 @@ struct Branch {
     cancelled: bool,
 }
 
+/// Who checks credentials: the registrar (401, `Authorization`) or the proxy (407,
+/// `Proxy-Authorization`, RFC 3261 §22.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    Registrar,
+    Proxy,
+}
+
 /// What the journal needs to know about a call handled locally.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct CallInfo {
@@ -680,46 +688,9 @@ impl Sip {
             self.finish_msg(ctx, now, slot, msg, 404, "Not Found (unknown extension)");
             return;
         };
-        let realm = ext.realm.as_str();
-        let auth = msg.value(HeaderKind::Authorization);
-        let Some(auth) = auth else {
-            self.challenge(ctx, now, slot, msg, realm, false);
-            return;
-        };
-        let creds = match Credentials::parse(auth) {
-            Ok(c) => c,
-            Err(_) => {
-                self.challenge(ctx, now, slot, msg, realm, false);
-                return;
-            }
-        };
         // The credentials must be the extension's own (RFC 3261 §22.2: the registrar decides
         // which users may register which addresses of record).
-        if !creds.username().eq_unescaped(ext.username.as_bytes()) {
-            self.finish_msg(ctx, now, slot, msg, 403, "Forbidden (credentials of another extension)");
-            return;
-        }
-        let algorithm = creds.algorithm().unwrap_or(Algorithm::Md5);
-        let stored = match algorithm.base() {
-            Algorithm::Sha256 => StoredHa1::from_hex(Algorithm::Sha256, ext.ha1_sha256.as_str().as_bytes()),
-            _ => StoredHa1::from_hex(Algorithm::Md5, ext.ha1_md5.as_str().as_bytes()),
-        };
-        let Ok(stored) = stored else {
-            self.challenge(ctx, now, slot, msg, realm, false);
-            return;
-        };
-        let method = b"REGISTER";
-        if let Err(e) = verify(&creds, method, &stored, realm.as_bytes()) {
-            if e.status() == 403 {
-                self.finish_msg(ctx, now, slot, msg, 403, "Forbidden (bad credentials)");
-            } else {
-                self.challenge(ctx, now, slot, msg, realm, false);
-            }
-            return;
-        }
-        // A correct response to a nonce we did not issue, or one too old: stale (RFC 7616 §3.3).
-        if !self.nonce_valid(creds.nonce().raw().as_bytes(), now) {
-            self.challenge(ctx, now, slot, msg, realm, true);
+        if !self.authenticate(ctx, now, slot, msg, ext, Auth::Registrar) {
             return;
         }
         let source = self.contexts.get(slot).and_then(Option::as_ref).map(|c| c.source);
@@ -753,6 +724,63 @@ impl Sip {
         self.finish_extra(ctx, now, slot, msg, 200, "OK", extra);
     }
 
+    /// Digest authentication (RFC 3261 §22, RFC 7616, RFC 8760) of `msg` as extension `ext`,
+    /// against the HA1 the cloud synced. True when it passes; otherwise the request has been
+    /// answered: challenged (no or unusable credentials, a nonce the box did not issue or that
+    /// expired — then `stale=true`), or 403 (credentials of another user, wrong password).
+    fn authenticate<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        slot: usize,
+        msg: &Message<'_, '_>,
+        ext: &carillon_protocol::control::Extension,
+        auth: Auth,
+    ) -> bool {
+        let realm = ext.realm.as_str();
+        let header = match auth {
+            Auth::Registrar => HeaderKind::Authorization,
+            Auth::Proxy => HeaderKind::ProxyAuthorization,
+        };
+        let Some(value) = msg.value(header) else {
+            self.challenge(ctx, now, slot, msg, realm, false, auth);
+            return false;
+        };
+        let Ok(creds) = Credentials::parse(value) else {
+            self.challenge(ctx, now, slot, msg, realm, false, auth);
+            return false;
+        };
+        if !creds.username().eq_unescaped(ext.username.as_bytes()) {
+            self.finish_msg(ctx, now, slot, msg, 403, "Forbidden (credentials of another extension)");
+            return false;
+        }
+        let algorithm = creds.algorithm().unwrap_or(Algorithm::Md5);
+        let stored = match algorithm.base() {
+            Algorithm::Sha256 => StoredHa1::from_hex(Algorithm::Sha256, ext.ha1_sha256.as_str().as_bytes()),
+            _ => StoredHa1::from_hex(Algorithm::Md5, ext.ha1_md5.as_str().as_bytes()),
+        };
+        let Ok(stored) = stored else {
+            self.challenge(ctx, now, slot, msg, realm, false, auth);
+            return false;
+        };
+        let method = msg.method().map_or(&b""[..], |m| m.as_str().as_bytes());
+        if let Err(e) = verify(&creds, method, &stored, realm.as_bytes()) {
+            if e.status() == 403 {
+                self.finish_msg(ctx, now, slot, msg, 403, "Forbidden (bad credentials)");
+            } else {
+                self.challenge(ctx, now, slot, msg, realm, false, auth);
+            }
+            return false;
+        }
+        // A correct response to a nonce we did not issue, or one too old: stale (RFC 7616 §3.3).
+        if !self.nonce_valid(creds.nonce().raw().as_bytes(), now) {
+            self.challenge(ctx, now, slot, msg, realm, true, auth);
+            return false;
+        }
+        true
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn challenge<J: Storage>(
         &mut self,
         ctx: &mut Ctx<'_, J>,
@@ -761,6 +789,7 @@ impl Sip {
         msg: &Message<'_, '_>,
         realm: &str,
         stale: bool,
+        auth: Auth,
     ) {
         let nonce = self.next_token();
         if self.nonces.is_full() {
@@ -781,9 +810,13 @@ impl Sip {
         let n1 = p.write(&mut sha).unwrap_or(0);
         p.algorithm = Algorithm::Md5;
         let n2 = p.write(&mut md5).unwrap_or(0);
-        let extra: [(&str, &[u8]); 2] =
-            [("WWW-Authenticate", md5.get(..n2).unwrap_or(&[])), ("WWW-Authenticate", sha.get(..n1).unwrap_or(&[]))];
-        self.finish_extra(ctx, now, slot, msg, 401, "Unauthorized", &extra);
+        // RFC 3261 §22.3: a proxy challenges with 407 and Proxy-Authenticate.
+        let (code, reason, name) = match auth {
+            Auth::Registrar => (401, "Unauthorized", "WWW-Authenticate"),
+            Auth::Proxy => (407, "Proxy Authentication Required", "Proxy-Authenticate"),
+        };
+        let extra: [(&str, &[u8]); 2] = [(name, md5.get(..n2).unwrap_or(&[])), (name, sha.get(..n1).unwrap_or(&[]))];
+        self.finish_extra(ctx, now, slot, msg, code, reason, &extra);
     }
 
     fn nonce_valid(&self, nonce: &[u8], now: Instant) -> bool {
@@ -797,6 +830,9 @@ impl Sip {
         let dialled = uri.user.unwrap_or(&[]);
         let caller = msg.from().and_then(Result::ok).and_then(|f| f.uri.user).unwrap_or(&[]);
         let emergency = ctx.site.map_or_else(|| super::is_built_in_emergency(dialled), |s| s.is_emergency(dialled));
+        if !emergency && !self.caller_authenticated(ctx, now, slot, msg, caller) {
+            return;
+        }
         ctx.counters.calls_survival = ctx.counters.calls_survival.saturating_add(1);
         if let Some(c) = self.contexts.get_mut(slot).and_then(Option::as_mut) {
             c.info = Some(CallInfo {
@@ -884,6 +920,38 @@ impl Sip {
         if let (Some(t), Some(c)) = (ring_timeout, self.contexts.get_mut(slot).and_then(Option::as_mut)) {
             c.ring_deadline = Some(now + t);
         }
+    }
+
+    /// Survival: an INVITE must come from an extension of the school that proves it with digest
+    /// credentials (407 challenge, RFC 3261 §22.3), against the HA1 the cloud synced — as the
+    /// cloud itself asks. Exempt: the fallback trunk (calls from the public network into the
+    /// school) and emergency numbers (the caller checks that first: a phone whose credentials
+    /// are stale must still reach 112). A challenged or refused INVITE is no call: nothing is
+    /// journaled for it. False when the request has been answered.
+    fn caller_authenticated<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        slot: usize,
+        msg: &Message<'_, '_>,
+        caller: &[u8],
+    ) -> bool {
+        let Some(site) = ctx.site else {
+            // Without a configuration there is nobody to call either: answered later as such.
+            return true;
+        };
+        let source = self.contexts.get(slot).and_then(Option::as_ref).map(|c| c.source);
+        let from_trunk = site.fallback_trunk.as_ref().is_some_and(|t| {
+            t.host.as_str().parse::<IpAddr>().is_ok_and(|ip| source == Some(SocketAddr::new(ip, t.port)))
+        });
+        if from_trunk {
+            return true;
+        }
+        let Some(ext) = site.extension(caller) else {
+            self.finish_msg(ctx, now, slot, msg, 403, "Forbidden (caller is no extension of this school)");
+            return false;
+        };
+        self.authenticate(ctx, now, slot, msg, ext, Auth::Proxy)
     }
 
     /// Starts one branch to `dest` on the LAN: Request-URI rewritten to `ruri` (a contact, RFC

@@ -81,6 +81,11 @@ pub struct Phone {
     pub inbox: Vec<Vec<u8>>,
     /// INVITEs ringing, by Call-ID: (invite bytes, to-tag).
     ringing: HashMap<String, (Vec<u8>, String)>,
+    /// The password the phone answers a 407 to its INVITE with (`pw<ext>`, the school's, unless
+    /// a test sets another); `None`: it does not answer challenges.
+    pub password: Option<String>,
+    /// INVITEs this phone sent, by Call-ID (to answer a challenge with).
+    sent_invites: HashMap<String, Vec<u8>>,
 }
 
 impl Phone {
@@ -188,7 +193,15 @@ impl Sim {
     }
 
     pub fn add_phone(&mut self, ext: u32, answer: Answer) {
-        self.phones.push(Phone { ext, addr: phone_addr(ext), answer, inbox: Vec::new(), ringing: HashMap::new() });
+        self.phones.push(Phone {
+            ext,
+            addr: phone_addr(ext),
+            answer,
+            inbox: Vec::new(),
+            ringing: HashMap::new(),
+            password: Some(format!("pw{ext}")),
+            sent_invites: HashMap::new(),
+        });
     }
 
     pub fn phone(&self, ext: u32) -> &Phone {
@@ -318,6 +331,11 @@ impl Sim {
         let Some(idx) = self.phones.iter().position(|p| p.addr == to) else { return };
         self.phones[idx].inbox.push(bytes.clone());
         if bytes.starts_with(b"SIP/2.0") {
+            let code = status_of(&bytes).unwrap_or(0);
+            let to_invite = msg(&bytes, |m| m.cseq().and_then(Result::ok).is_some_and(|c| c.method == Method::Invite));
+            if code >= 300 && to_invite {
+                self.phone_acks_failure(idx, &bytes);
+            }
             return;
         }
         let method = msg(&bytes, |m| m.method().map(|m| m.as_str().to_string())).unwrap_or_default();
@@ -358,6 +376,77 @@ impl Sim {
             }
             _ => {}
         }
+    }
+
+    /// A final non-2xx to an INVITE this phone sent: ACK it (RFC 3261 §17.1.1.3: same branch);
+    /// a 407 to the first INVITE (CSeq 1) is answered by sending the INVITE again with
+    /// Proxy-Authorization (§22.3), CSeq 2, a new branch.
+    fn phone_acks_failure(&mut self, idx: usize, resp: &[u8]) {
+        let code = status_of(resp).unwrap_or(0);
+        let (call_id, cseq, to, via, proxy_auth) = msg(resp, |m| {
+            let www =
+                m.headers_of(HeaderKind::ProxyAuthenticate).map(|h| h.value.to_vec()).find(|v| text(v).contains("MD5"));
+            (
+                text(m.call_id().unwrap_or(&[])),
+                m.cseq().unwrap().unwrap().seq,
+                m.value(HeaderKind::To).unwrap().to_vec(),
+                m.value(HeaderKind::Via).unwrap().to_vec(),
+                www,
+            )
+        });
+        let Some(invite) = self.phones[idx].sent_invites.get(&call_id).cloned() else { return };
+        let from = self.phones[idx].addr;
+        let ack = msg(&invite, |m| {
+            let mut out = vec![0u8; 2048];
+            let mut w = Writer::new(&mut out);
+            w.request_line(Method::Ack, m.request_uri().unwrap().unwrap().raw);
+            // The response carries the phone's own Via: the branch of the INVITE it answers.
+            w.header("Via", &via);
+            w.header("Max-Forwards", b"70");
+            w.header("From", m.value(HeaderKind::From).unwrap());
+            w.header("To", &to);
+            w.header("Call-ID", m.call_id().unwrap());
+            w.header("CSeq", format!("{cseq} ACK").as_bytes());
+            let n = w.finish(&[]).unwrap();
+            out.truncate(n);
+            out
+        });
+        self.lan_sends(from, ack);
+        let (Some(password), Some(challenge), 1, 407) = (self.phones[idx].password.clone(), proxy_auth, cseq, code)
+        else {
+            return;
+        };
+        let challenge = Challenge::parse(&challenge).unwrap();
+        let user = self.phones[idx].ext.to_string();
+        let retry = msg(&invite, |m| {
+            let uri = text(m.request_uri().unwrap().unwrap().raw);
+            let mut auth = [0u8; 512];
+            let n = CredentialsParams {
+                username: &user,
+                secret: Secret::Password(password.as_bytes()),
+                method: "INVITE",
+                uri: &uri,
+                cnonce: "c0ffee",
+                nc: 1,
+            }
+            .write(&challenge, &mut auth)
+            .unwrap();
+            let mut out = vec![0u8; 4096];
+            let mut w = Writer::new(&mut out);
+            w.request_line(Method::Invite, uri.as_bytes());
+            w.header("Via", format!("SIP/2.0/UDP {from};branch=z9hG4bKi{call_id}a2;rport").as_bytes());
+            for h in m.headers {
+                if !matches!(h.kind, HeaderKind::Via | HeaderKind::CSeq | HeaderKind::ContentLength) {
+                    w.header(h.kind.canonical().unwrap_or("X-Unknown"), h.value);
+                }
+            }
+            w.header("CSeq", b"2 INVITE");
+            w.header("Proxy-Authorization", &auth[..n]);
+            let n = w.finish(m.body).unwrap();
+            out.truncate(n);
+            out
+        });
+        self.lan_sends(from, retry);
     }
 
     fn phone_answers(&mut self, phone: SocketAddr, call_id: &str) {
@@ -608,11 +697,23 @@ impl Sim {
     /// `from` calls `to`; returns the Call-ID.
     pub fn call(&mut self, from: u32, to: &str, call_id: &str) {
         let req = invite_request(self.phone(from), to, call_id);
+        self.phone_mut(from).sent_invites.insert(call_id.to_owned(), req.clone());
         self.phone_sends(from, req);
     }
 
-    /// The final responses the caller got for a Call-ID.
+    /// The final responses the caller got for a Call-ID, except the 407 challenge its phone
+    /// answered (see [`Sim::challenges_for`]).
     pub fn finals_for(&self, ext: u32, call_id: &str) -> Vec<u16> {
+        let answered_challenge = self.phone(ext).password.is_some();
+        self.finals_with_challenges(ext, call_id).into_iter().filter(|c| !(answered_challenge && *c == 407)).collect()
+    }
+
+    /// How many 407 challenges (retransmissions counted once) the caller got for a Call-ID.
+    pub fn challenges_for(&self, ext: u32, call_id: &str) -> usize {
+        self.finals_with_challenges(ext, call_id).iter().filter(|c| **c == 407).count()
+    }
+
+    fn finals_with_challenges(&self, ext: u32, call_id: &str) -> Vec<u16> {
         self.phone(ext)
             .responses()
             .filter(|r| {

@@ -412,11 +412,13 @@ pub async fn register(lan: SocketAddr, acc: &Account, port: u16) -> i32 {
         .await
 }
 
-/// 201 calls `callee` (answering with SIPp on `callee_port`) through the box; both exit codes.
-pub async fn call(lan: SocketAddr, callee_port: u16, callee: &str) -> (i32, i32) {
+/// 201 (`caller`, answering the 407 with its password) calls `callee` (answering with SIPp on
+/// `callee_port`) through the box; both exit codes.
+pub async fn call(lan: SocketAddr, caller: &Account, callee_port: u16, callee: &str) -> (i32, i32) {
     let uas = Sipp::start(&format!("uas-{callee}"), &scenario("uas_answer.xml"), None, callee_port, &[]);
     udp_listening(&format!("uas-{callee}"), callee_port, Duration::from_secs(5)).await;
-    let uac = Sipp::start("uac-201", &scenario("uac_call.xml"), Some(lan), free_port(), &["-s", callee]);
+    let args = ["-s", callee, "-au", &caller.number, "-ap", &caller.password];
+    let uac = Sipp::start("uac-201", &scenario("uac_call.xml"), Some(lan), free_port(), &args);
     let a = uac.wait(Duration::from_secs(25)).await;
     let b = uas.wait(Duration::from_secs(10)).await;
     (a, b)
