@@ -38,6 +38,7 @@ use carillon_protocol::{
 use heapless::{Deque, String, Vec};
 
 use super::bindings::{BindingEntry, Bindings, Inserted};
+use super::lan::LanStreams;
 use super::{queue_out, record_call, Event, Outgoing, Settings, SiteConfig, Stats, Transmit};
 use super::{EVENT_QUEUE_LEN, OUT_QUEUE_LEN};
 use crate::journal::{Journal, Storage};
@@ -85,6 +86,8 @@ pub(crate) struct Ctx<'a, J: Storage> {
     pub(crate) mode: Mode,
     pub(crate) site: Option<&'a SiteConfig>,
     pub(crate) bindings: &'a mut Bindings,
+    /// The phones' open TCP connections (requests to them go on the connection).
+    pub(crate) lan_streams: &'a LanStreams,
     pub(crate) journal: &'a mut Journal<J>,
     pub(crate) out: &'a mut Deque<Outgoing, OUT_QUEUE_LEN>,
     pub(crate) events: &'a mut Deque<Event, EVENT_QUEUE_LEN>,
@@ -244,7 +247,7 @@ impl Sip {
         let mut headers = [Header::EMPTY; MAX_HEADERS];
         let cfg = ParseConfig { max_message_len: MAX_SIP_LEN, ..ParseConfig::DEFAULT };
         match parse(bytes, &mut headers, Framing::Datagram, &cfg) {
-            Ok(Status::Complete(msg)) => self.handle_message(&mut ctx, now, Some(from), &msg),
+            Ok(Status::Complete(msg)) => self.handle_message(&mut ctx, now, Some(from), Transport::Udp, &msg),
             Ok(Status::Partial) => {} // a keepalive (CRLFs) from a phone: nothing to answer
             Err(e) => {
                 // Without a parsed message there is nothing to address a response to.
@@ -263,7 +266,33 @@ impl Sip {
         let step = match parse(rest, &mut headers, Framing::Stream, &cfg) {
             Ok(Status::Partial) => StreamStep::NeedMore,
             Ok(Status::Complete(msg)) => {
-                self.handle_message(&mut ctx, now, None, &msg);
+                self.handle_message(&mut ctx, now, None, Transport::Tls, &msg);
+                StreamStep::Consumed(msg.len)
+            }
+            Err(_) => {
+                ctx.counters.sip_rejected = ctx.counters.sip_rejected.saturating_add(1);
+                StreamStep::Broken
+            }
+        };
+        self.pump(&mut ctx, now);
+        step
+    }
+
+    /// One step of a phone's TCP connection: parse one message from `rest` (stream framing by
+    /// Content-Length, RFC 3261 §18.3) and handle it as from `peer` over TCP.
+    pub(crate) fn handle_lan_stream<J: Storage>(
+        &mut self,
+        mut ctx: Ctx<'_, J>,
+        now: Instant,
+        peer: SocketAddr,
+        rest: &[u8],
+    ) -> StreamStep {
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let cfg = ParseConfig { max_message_len: MAX_SIP_LEN, ..ParseConfig::DEFAULT };
+        let step = match parse(rest, &mut headers, Framing::Stream, &cfg) {
+            Ok(Status::Partial) => StreamStep::NeedMore,
+            Ok(Status::Complete(msg)) => {
+                self.handle_message(&mut ctx, now, Some(peer), Transport::Tcp, &msg);
                 StreamStep::Consumed(msg.len)
             }
             Err(_) => {
@@ -316,6 +345,8 @@ impl Sip {
         let t = self.txns.poll_transmit()?;
         Some(if t.dest == settings.uplink_peer && t.transport.is_reliable() {
             Transmit::Uplink { bytes: t.bytes }
+        } else if t.transport.is_reliable() {
+            Transmit::LanStream { to: t.dest, bytes: t.bytes }
         } else {
             Transmit::Lan { to: t.dest, bytes: t.bytes }
         })
@@ -333,12 +364,13 @@ impl Sip {
 
     // --- Message dispatch -----------------------------------------------------------------
 
-    /// `from`: the phone's address, or `None` for the uplink.
+    /// `from`: the phone's address, or `None` for the uplink; `transport`: what it came over.
     fn handle_message<J: Storage>(
         &mut self,
         ctx: &mut Ctx<'_, J>,
         now: Instant,
         from: Option<SocketAddr>,
+        transport: Transport,
         msg: &Message<'_, '_>,
     ) {
         if let Err(e) = validate(msg) {
@@ -373,7 +405,7 @@ impl Sip {
             return;
         }
         let (peer, transport) = match from {
-            Some(a) => (a, Transport::Udp),
+            Some(a) => (a, transport),
             None => (ctx.settings.uplink_peer, Transport::Tls),
         };
         match self.txns.handle_request(now, peer, transport, msg) {
@@ -973,10 +1005,13 @@ impl Sip {
         skip_route_set: bool,
     ) -> bool {
         let branch = self.branches.next_branch();
+        // A phone with an open TCP connection is reached on it (see the `lan` module).
+        let transport = if ctx.lan_streams.has(dest) { Transport::Tcp } else { Transport::Udp };
         let mut via: String<128> = String::new();
         let _ = write!(
             via,
-            "SIP/2.0/UDP {};branch={}{}",
+            "SIP/2.0/{} {};branch={}{}",
+            via_transport(transport),
             ctx.settings.lan_addr,
             branch.as_str(),
             if from_cloud { "c" } else { "l" }
@@ -997,7 +1032,7 @@ impl Sip {
         }
         let Ok(n) = fwd.write(msg, &mut self.b) else { return false };
         let b = self.b;
-        match self.txns.start_client(now, dest, Transport::Udp, b.get(..n).unwrap_or(&[])) {
+        match self.txns.start_client(now, dest, transport, b.get(..n).unwrap_or(&[])) {
             Ok(h) => match self.contexts.get_mut(slot).and_then(Option::as_mut) {
                 Some(c) => c
                     .branches
@@ -1359,7 +1394,6 @@ impl Sip {
         }
         let mut via: String<128> = String::new();
         let dest = if from.is_none() || local {
-            let _ = write!(via, "SIP/2.0/UDP {};branch={}", ctx.settings.lan_addr, branch.as_str());
             let Some(Ok(uri)) = msg.request_uri() else { return };
             match lan_target_any(ctx, &uri) {
                 Some(d) => Some(d),
@@ -1379,10 +1413,19 @@ impl Sip {
                 ctx.stats.sip_dropped = ctx.stats.sip_dropped.saturating_add(1);
                 return;
             };
-            let _ = write!(via, "SIP/2.0/UDP {};branch={}", ctx.settings.lan_addr, branch.as_str());
             fwd = Forward::new().decrement_max_forwards().drop_routes();
             Some(d)
         };
+        if let Some(d) = dest {
+            let transport = if ctx.lan_streams.has(d) { Transport::Tcp } else { Transport::Udp };
+            let _ = write!(
+                via,
+                "SIP/2.0/{} {};branch={}",
+                via_transport(transport),
+                ctx.settings.lan_addr,
+                branch.as_str()
+            );
+        }
         fwd = fwd.push_via(via.as_bytes());
         if let Ok(n) = fwd.write(msg, &mut self.b) {
             queue_out(ctx.out, ctx.stats, dest, self.b.get(..n).unwrap_or(&[]));
@@ -1448,6 +1491,14 @@ fn reparse<'h, 'a>(bytes: &'a [u8], headers: &'h mut [Header<'a>]) -> Option<Mes
     match parse(bytes, headers, Framing::Datagram, &cfg) {
         Ok(Status::Complete(m)) => Some(m),
         _ => None,
+    }
+}
+
+/// The transport token of a Via the box writes towards the LAN (RFC 3261 §20.42).
+fn via_transport(t: Transport) -> &'static str {
+    match t {
+        Transport::Tcp => "TCP",
+        _ => "UDP",
     }
 }
 

@@ -86,6 +86,12 @@ pub struct Phone {
     pub password: Option<String>,
     /// INVITEs this phone sent, by Call-ID (to answer a challenge with).
     sent_invites: HashMap<String, Vec<u8>>,
+    /// Whether the phone talks to the box over a TCP connection (see [`Sim::add_tcp_phone`]).
+    pub tcp: bool,
+    /// SIP messages the phone received over its TCP connection.
+    pub over_tcp: usize,
+    /// Keepalive pongs (CRLF) it received there.
+    pub tcp_pongs: usize,
 }
 
 impl Phone {
@@ -112,6 +118,11 @@ impl Phone {
 
 enum Delivery {
     Lan { from: SocketAddr, bytes: Vec<u8> },
+    Stream { from: SocketAddr, bytes: Vec<u8> },
+    StreamOpen { from: SocketAddr },
+    StreamClose { from: SocketAddr },
+    StreamRaw { from: SocketAddr, bytes: Vec<u8> },
+    ToPhoneStream { to: SocketAddr, bytes: Vec<u8> },
     Uplink(Vec<u8>),
     Control(CloudMessage),
     ToPhone { to: SocketAddr, bytes: Vec<u8> },
@@ -151,6 +162,8 @@ pub struct Sim {
     pub phones: Vec<Phone>,
     pub cloud: Cloud,
     pub events: Vec<Event>,
+    /// TCP connections the box refused.
+    pub refused_streams: Vec<SocketAddr>,
     queue: Vec<(Instant, u64, Delivery)>,
     seq: u64,
 }
@@ -176,6 +189,7 @@ impl Sim {
             phones: Vec::new(),
             cloud: Cloud { answers_sip: true, acks_records: true, ..Cloud::default() },
             events: Vec::new(),
+            refused_streams: Vec::new(),
             queue: Vec::new(),
             seq: 0,
         }
@@ -201,7 +215,26 @@ impl Sim {
             ringing: HashMap::new(),
             password: Some(format!("pw{ext}")),
             sent_invites: HashMap::new(),
+            tcp: false,
+            over_tcp: 0,
+            tcp_pongs: 0,
         });
+    }
+
+    /// A phone that opens a TCP connection to the box and sends everything on it, each message
+    /// in two pieces (so that the box must put them together).
+    pub fn add_tcp_phone(&mut self, ext: u32, answer: Answer) {
+        self.add_phone(ext, answer);
+        self.phone_mut(ext).tcp = true;
+        let from = self.phone(ext).addr;
+        self.schedule(self.now, Delivery::StreamOpen { from });
+    }
+
+    /// The phone's TCP connection closes; the phone goes on over UDP.
+    pub fn close_tcp(&mut self, ext: u32) {
+        self.phone_mut(ext).tcp = false;
+        let from = self.phone(ext).addr;
+        self.schedule(self.now, Delivery::StreamClose { from });
     }
 
     pub fn phone(&self, ext: u32) -> &Phone {
@@ -220,7 +253,29 @@ impl Sim {
     /// A phone sends `bytes` to the box.
     pub fn phone_sends(&mut self, ext: u32, bytes: Vec<u8>) {
         let from = self.phone(ext).addr;
-        self.schedule(self.now + self.lan_delay, Delivery::Lan { from, bytes });
+        if self.phone(ext).tcp {
+            let bytes = text(&bytes).replacen("SIP/2.0/UDP ", "SIP/2.0/TCP ", 1).into_bytes();
+            self.schedule(self.now + self.lan_delay, Delivery::Stream { from, bytes });
+        } else {
+            self.schedule(self.now + self.lan_delay, Delivery::Lan { from, bytes });
+        }
+    }
+
+    /// Raw bytes on a phone's TCP connection (not split).
+    pub fn stream_sends(&mut self, ext: u32, bytes: Vec<u8>) {
+        let from = self.phone(ext).addr;
+        self.schedule(self.now + self.lan_delay, Delivery::StreamRaw { from, bytes });
+    }
+
+    /// What a phone at `from` sends: on its TCP connection if it has one, else a datagram.
+    fn send_from(&mut self, from: SocketAddr, bytes: Vec<u8>) {
+        match self.phones.iter().find(|p| p.addr == from) {
+            Some(p) if p.tcp => {
+                let ext = p.ext;
+                self.phone_sends(ext, bytes);
+            }
+            _ => self.lan_sends(from, bytes),
+        }
     }
 
     /// Raw datagram from any LAN address.
@@ -246,6 +301,9 @@ impl Sim {
             let (at, d) = match t {
                 Transmit::Lan { to, bytes } => {
                     (self.now + self.lan_delay, Delivery::ToPhone { to, bytes: bytes.to_vec() })
+                }
+                Transmit::LanStream { to, bytes } => {
+                    (self.now + self.lan_delay, Delivery::ToPhoneStream { to, bytes: bytes.to_vec() })
                 }
                 Transmit::Uplink { bytes } => {
                     if !self.link_up {
@@ -300,6 +358,28 @@ impl Sim {
         let now = self.now;
         match d {
             Delivery::Lan { from, bytes } => self.gw.handle_lan_datagram(now, from, &bytes),
+            Delivery::Stream { from, bytes } => {
+                let (a, b) = bytes.split_at(bytes.len() / 2);
+                self.gw.handle_lan_stream_bytes(now, from, a);
+                self.gw.handle_lan_stream_bytes(now, from, b);
+            }
+            Delivery::StreamRaw { from, bytes } => self.gw.handle_lan_stream_bytes(now, from, &bytes),
+            Delivery::StreamOpen { from } => {
+                if self.gw.handle_lan_stream_opened(now, from).is_err() {
+                    self.refused_streams.push(from);
+                }
+            }
+            Delivery::StreamClose { from } => self.gw.handle_lan_stream_closed(now, from),
+            Delivery::ToPhoneStream { to, bytes } => {
+                let Some(p) = self.phones.iter_mut().find(|p| p.addr == to) else { return };
+                // A keepalive pong is no SIP message.
+                if bytes == b"\r\n" {
+                    p.tcp_pongs += 1;
+                } else {
+                    p.over_tcp += 1;
+                    self.phone_receives(to, bytes);
+                }
+            }
             Delivery::Uplink(bytes) => {
                 if self.link_up {
                     self.gw.handle_uplink_bytes(now, &bytes)
@@ -349,11 +429,11 @@ impl Sim {
                 match self.phones[idx].answer {
                     Answer::Busy => {
                         let r = respond(&bytes, 486, "Busy Here", Some(&tag), &[]);
-                        self.lan_sends(from, r);
+                        self.send_from(from, r);
                     }
                     a => {
                         let r = respond(&bytes, 180, "Ringing", Some(&tag), &[("Contact", contact.as_bytes())]);
-                        self.lan_sends(from, r);
+                        self.send_from(from, r);
                         self.phones[idx].ringing.insert(call_id.clone(), (bytes.clone(), tag));
                         if let Answer::After(d) = a {
                             let at = self.now + d;
@@ -364,15 +444,15 @@ impl Sim {
             }
             "CANCEL" => {
                 let r = respond(&bytes, 200, "OK", None, &[]);
-                self.lan_sends(from, r);
+                self.send_from(from, r);
                 if let Some((inv, tag)) = self.phones[idx].ringing.remove(&call_id) {
                     let r = respond(&inv, 487, "Request Terminated", Some(&tag), &[]);
-                    self.lan_sends(from, r);
+                    self.send_from(from, r);
                 }
             }
             "BYE" | "OPTIONS" => {
                 let r = respond(&bytes, 200, "OK", None, &[]);
-                self.lan_sends(from, r);
+                self.send_from(from, r);
             }
             _ => {}
         }
@@ -411,7 +491,7 @@ impl Sim {
             out.truncate(n);
             out
         });
-        self.lan_sends(from, ack);
+        self.send_from(from, ack);
         let (Some(password), Some(challenge), 1, 407) = (self.phones[idx].password.clone(), proxy_auth, cseq, code)
         else {
             return;
@@ -446,7 +526,7 @@ impl Sim {
             out.truncate(n);
             out
         });
-        self.lan_sends(from, retry);
+        self.send_from(from, retry);
     }
 
     fn phone_answers(&mut self, phone: SocketAddr, call_id: &str) {
@@ -454,7 +534,7 @@ impl Sim {
         let Some((inv, tag)) = self.phones[idx].ringing.remove(call_id) else { return };
         let contact = format!("<{}>", self.phones[idx].contact());
         let r = respond(&inv, 200, "OK", Some(&tag), &[("Contact", contact.as_bytes())]);
-        self.lan_sends(phone, r);
+        self.send_from(phone, r);
     }
 
     // --- The test cloud -------------------------------------------------------------------

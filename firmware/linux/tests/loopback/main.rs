@@ -7,6 +7,7 @@
 mod common;
 
 mod a_bad_configuration_exits_non_zero_with_a_clear_error;
+mod phones_on_tcp_register_and_call_through_the_box;
 mod phones_register_through_the_box_and_the_cloud_learns_them;
 mod survival_after_uplink_loss_and_after_kill_9;
 mod the_control_link_enrolls_authenticates_and_applies_config;

@@ -1,0 +1,145 @@
+//! Phones may reach the box over TCP (RFC 3261 §18). The box frames each connection by
+//! Content-Length whatever pieces the bytes come in, answers on the connection the request came
+//! on, sends requests for a phone registered over an open connection on that connection, answers
+//! a double-CRLF keepalive with a CRLF (RFC 5626 §3.5.1), and has a defined answer at its limits:
+//! one connection over [`MAX_LAN_STREAMS`] is refused, a message over the buffer or bytes that
+//! are no SIP break the connection (the runtime is told to close it), and the box keeps working.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "common/sim.rs"]
+mod sim;
+
+use std::time::Duration;
+
+use carillon_firmware::gateway::{Event, LAN_STREAM_BUFFER_LEN, MAX_LAN_STREAMS};
+use carillon_protocol::control::Mode;
+use sim::*;
+
+fn survival() -> Sim {
+    let mut s = Sim::new();
+    s.boot_online();
+    s.configure(1, false);
+    s.cut();
+    s.run_for(Duration::from_secs(6));
+    assert_eq!(s.gw.mode(), Mode::Survival);
+    s
+}
+
+#[test]
+fn a_tcp_phone_registers_and_calls_a_udp_phone_and_is_called_back_on_its_connection() {
+    run(|| {
+        let mut s = survival();
+        s.add_tcp_phone(104, Answer::After(Duration::from_millis(500)));
+        s.add_phone(105, Answer::After(Duration::from_millis(500)));
+        assert_eq!(s.register(104, "pw104", 600), 200, "REGISTER over TCP, in two pieces each");
+        assert!(s.phone(104).over_tcp >= 2, "401 and 200 came back on the connection");
+        assert_eq!(s.register(105, "pw105", 600), 200);
+
+        // (101 is an emergency number of the built-in plan: 104 and 105 here.)
+        // 104 (TCP) calls 105 (UDP): 407, credentials, 200, ACK, BYE — all on 104's connection.
+        s.call(104, "105", "tcp-out");
+        s.run_for(Duration::from_secs(2));
+        for m in &s.phone(104).inbox {
+            eprintln!("--- {}", text(m));
+        }
+        assert_eq!(s.finals_for(104, "tcp-out"), vec![200]);
+        s.ack_and_bye(104, "tcp-out", Duration::from_secs(1));
+        assert_eq!(s.phone(105).requests("BYE").len(), 1);
+        assert!(s.phone(104).responses().any(|r| text(r).contains("2 BYE") && status_of(r) == Some(200)));
+
+        // 105 calls 104: the INVITE goes on 104's connection, with a TCP Via of the box.
+        let tcp_before = s.phone(104).over_tcp;
+        s.call(105, "104", "tcp-in");
+        s.run_for(Duration::from_secs(2));
+        assert_eq!(s.finals_for(105, "tcp-in"), vec![200]);
+        let inv = s.phone(104).requests("INVITE");
+        assert_eq!(inv.len(), 1);
+        assert!(text(&inv[0]).contains(&format!("Via: SIP/2.0/TCP {}", lan())), "{}", text(&inv[0]));
+        assert!(s.phone(104).over_tcp > tcp_before, "the INVITE came on the connection");
+        assert_eq!(s.gw.lan_streams_open(), 1);
+
+        // The connection closes: 104 is sent datagrams again (its binding stays).
+        s.close_tcp(104);
+        s.run_for(Duration::from_millis(10));
+        assert_eq!(s.gw.lan_streams_open(), 0);
+        let tcp_before = s.phone(104).over_tcp;
+        s.call(105, "104", "udp-in");
+        s.run_for(Duration::from_secs(2));
+        assert_eq!(s.finals_for(105, "udp-in"), vec![200]);
+        assert_eq!(s.phone(104).over_tcp, tcp_before, "nothing more on the closed connection");
+    });
+}
+
+#[test]
+fn a_keepalive_ping_is_answered_with_a_pong() {
+    run(|| {
+        let mut s = survival();
+        s.add_tcp_phone(101, Answer::Never);
+        s.run_for(Duration::from_millis(10));
+        s.stream_sends(101, b"\r\n\r\n".to_vec());
+        s.run_for(Duration::from_millis(10));
+        assert_eq!(s.phone(101).tcp_pongs, 1);
+        // A pong from the phone (one CRLF) is not answered.
+        s.stream_sends(101, b"\r\n".to_vec());
+        s.run_for(Duration::from_millis(10));
+        assert_eq!(s.phone(101).tcp_pongs, 1);
+    });
+}
+
+#[test]
+fn one_connection_over_the_limit_is_refused_and_the_others_work() {
+    run(|| {
+        let mut s = survival();
+        for i in 0..=MAX_LAN_STREAMS as u32 {
+            s.add_tcp_phone(110 + i, Answer::Never);
+        }
+        s.run_for(Duration::from_millis(10));
+        assert_eq!(s.gw.lan_streams_open(), MAX_LAN_STREAMS);
+        assert_eq!(s.refused_streams, vec![s.phone(110 + MAX_LAN_STREAMS as u32).addr]);
+        assert_eq!(s.gw.stats().lan_streams_refused, 1);
+        // One that is open still works (103 is no extension: 404, on its connection).
+        let p = s.phone(110);
+        let req = register_request(p, "over-limit", 1, 600, None);
+        s.phone_sends(110, req);
+        s.run_for(Duration::from_millis(50));
+        assert_eq!(s.phone(110).final_codes(), vec![404]);
+        assert_eq!(s.phone(110).over_tcp, 1);
+        // The refused one's bytes are not handled: the runtime is told to close it.
+        let refused = s.phone(110 + MAX_LAN_STREAMS as u32).addr;
+        s.stream_sends(110 + MAX_LAN_STREAMS as u32, b"OPTIONS sip:x SIP/2.0\r\n".to_vec());
+        s.run_for(Duration::from_millis(10));
+        assert!(s.events.contains(&Event::LanStreamBroken { peer: refused }));
+    });
+}
+
+#[test]
+fn an_oversized_message_or_garbage_breaks_only_that_connection() {
+    run(|| {
+        let mut s = survival();
+        s.add_tcp_phone(101, Answer::Never);
+        s.add_tcp_phone(102, Answer::Never);
+        s.run_for(Duration::from_millis(10));
+        // Headers that never end, longer than the buffer.
+        let mut huge = b"REGISTER sip:school.example SIP/2.0\r\n".to_vec();
+        while huge.len() <= LAN_STREAM_BUFFER_LEN + 100 {
+            huge.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        s.stream_sends(101, huge);
+        // Bytes that are no SIP at all.
+        s.stream_sends(102, b"\x16\x03\x01\x02\x00 this is TLS, not SIP\r\n\r\n".to_vec());
+        s.run_for(Duration::from_millis(10));
+        let broken: Vec<_> = s
+            .events
+            .iter()
+            .filter_map(|e| if let Event::LanStreamBroken { peer } = e { Some(*peer) } else { None })
+            .collect();
+        assert!(broken.contains(&s.phone(101).addr), "{broken:?}");
+        assert!(broken.contains(&s.phone(102).addr), "{broken:?}");
+        assert_eq!(s.gw.lan_streams_open(), 0);
+        assert_eq!(s.gw.stats().lan_stream_errors, 2);
+        // The phones reconnect and are served.
+        s.add_tcp_phone(103, Answer::Never);
+        s.run_for(Duration::from_millis(10));
+        assert_eq!(s.register(103, "pw103", 600), 200);
+    });
+}
