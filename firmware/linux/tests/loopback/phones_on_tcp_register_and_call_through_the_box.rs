@@ -4,7 +4,6 @@
 //! connection table is bounded: of `MAX_LAN_STREAMS + 1` connections opened at once, exactly
 //! one is closed by the box, and every other answers a keepalive ping with a pong.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use carillon_firmware::gateway::MAX_LAN_STREAMS;
@@ -23,7 +22,7 @@ async fn phones_on_tcp_register_and_call_through_the_box() {
     let state = dir.join("state");
     std::fs::create_dir_all(&state).unwrap();
     std::fs::write(state.join("config.img"), cloud.config_image()).unwrap();
-    let lan: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let lan = free_lan();
     // The cloud's address leads nowhere: the box stays in survival.
     let toml = box_toml(&state, lan, free_tcp(), free_tcp(), Some(&cloud.cert));
     let mut bx = BoxProc::start(&dir, &toml, 0);

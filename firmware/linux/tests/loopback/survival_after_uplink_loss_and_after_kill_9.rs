@@ -5,7 +5,6 @@
 //! during the outage and started again: configuration and journal are intact, and it serves
 //! the school in survival again (the next call gets the next sequence number).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::common::*;
@@ -23,7 +22,7 @@ async fn survival_after_uplink_loss_and_after_kill_9() {
     // The configuration as the control link would have synced it (that endpoint is not in the
     // cloud yet): the image the box itself writes on ConfigEnd.
     std::fs::write(state.join("config.img"), cloud.config_image()).unwrap();
-    let lan: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let lan = free_lan();
     let toml = box_toml(&state, lan, relay.addr, free_tcp(), Some(&cloud.cert));
     let mut bx = BoxProc::start(&dir, &toml, 0);
     bx.wait_log("to=Online", 1, Duration::from_secs(10)).await;
