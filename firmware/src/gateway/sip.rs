@@ -1,6 +1,8 @@
 //! The SIP side of the gateway: a stateful proxy (RFC 3261 §16) on the transaction layer of
-//! `carillon_protocol::transaction`, the survival registrar (§10.3 with digest, §22), ring
-//! groups (parallel forking, §16.7), emergency routing, and the call table behind the journal.
+//! `carillon_protocol::transaction`, the survival registrar (§10.3 with digest, §22), the
+//! survival proxy's check of callers (407 and `Proxy-Authorization`, §22.3), ring groups
+//! (parallel forking, §16.7), emergency routing, and the call table behind the journal. Phones
+//! talk to it over UDP or over TCP connections they opened (see the `lan` module).
 //!
 //! Every request that reaches the proxy gets a server transaction and a *context* (a row of a
 //! bounded table) linking it to its client transactions ("branches"). Routing:
