@@ -5,8 +5,9 @@
 //! over the link. Online, phone 201 registers through the box. The link is cut: the box goes
 //! to survival, 202 registers with the box alone (the cloud never hears of it) and 201 calls
 //! 202 (journaled). The link returns: before any phone registers again, the cloud holds 202's
-//! binding, handed back by the box, and reaches 202 through the box (a call placed at the
-//! cloud rings 202's SIPp); the survival call's record is in the cloud's store exactly once,
+//! binding, handed back by the box, and reaches both phones through the box's new flow (a call
+//! placed at the cloud rings each phone's SIPp); the survival call's record is in the cloud's
+//! store exactly once,
 //! and stays so across one more cut and return.
 
 use std::time::Duration;
@@ -73,14 +74,17 @@ async fn recovery_against_the_real_cloud_hands_bindings_back_and_uploads_records
     assert_eq!(cloud.sip.location().lookup("201", SystemClock.unix_now()).len(), 1);
     assert_eq!(box_records(cloud, box_id).await, vec![1], "the survival call's record, once");
 
-    // The cloud reaches 202 through the box: a call placed at the cloud (201's credentials,
-    // straight to the cloud's UDP port) rings 202's SIPp.
-    let uas = Sipp::start("uas-202-via-cloud", &scenario("uas_answer.xml"), None, p202, &[]);
-    udp_listening("uas-202-via-cloud", p202, Duration::from_secs(5)).await;
-    let args = ["-s", "202", "-au", "201", "-ap", &a201.password];
-    let uac = Sipp::start("uac-at-cloud", &scenario("uac_call.xml"), Some(cloud.sip.udp_addr()), free_port(), &args);
-    assert_eq!(uac.wait(Duration::from_secs(25)).await, 0, "the call placed at the cloud connected");
-    assert_eq!(uas.wait(Duration::from_secs(10)).await, 0, "202 answered through the box");
+    // The cloud reaches every phone through the box's new flow: a call placed at the cloud
+    // (straight to its UDP port, with the other phone's credentials) rings each phone's SIPp.
+    for (callee, port, caller) in [("202", p202, &a201), ("201", p201, &a202)] {
+        let uas = Sipp::start(&format!("uas-{callee}-via-cloud"), &scenario("uas_answer.xml"), None, port, &[]);
+        udp_listening(&format!("uas-{callee}-via-cloud"), port, Duration::from_secs(5)).await;
+        let args = ["-s", callee, "-au", &caller.number, "-ap", &caller.password];
+        let uac =
+            Sipp::start("uac-at-cloud", &scenario("uac_call.xml"), Some(cloud.sip.udp_addr()), free_port(), &args);
+        assert_eq!(uac.wait(Duration::from_secs(25)).await, 0, "the call to {callee} placed at the cloud connected");
+        assert_eq!(uas.wait(Duration::from_secs(10)).await, 0, "{callee} answered through the box");
+    }
 
     // One more flap: the record is not uploaded again.
     cut();
