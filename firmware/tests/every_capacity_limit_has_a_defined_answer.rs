@@ -1,7 +1,9 @@
 //! Each bounded table reached: the answer is the one documented — 503 with Retry-After for
 //! requests when the transaction or proxy table is full, 503 for a survival registration when
 //! the binding table is full, eviction (counted) for bindings learnt online, a counted drop when
-//! the journal is full — and the box keeps working.
+//! the journal is full — and the box keeps working. (The phone TCP connection table and its
+//! per-connection buffer are reached in `phones_on_tcp_register_and_call_over_their_connection.rs`;
+//! the nonce table is shown by the batches below, which stay under it.)
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "common/sim.rs"]
