@@ -3,7 +3,7 @@
 //! the binding table is full, eviction (counted) for bindings learnt online, a counted drop when
 //! the journal is full — and the box keeps working. (The phone TCP connection table and its
 //! per-connection buffer are reached in `phones_on_tcp_register_and_call_over_their_connection.rs`;
-//! the nonce table is shown by the batches below, which stay under it.)
+//! the nonce table is `nonces_beyond_the_table_make_the_oldest_stale`.)
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "common/sim.rs"]
@@ -86,5 +86,60 @@ fn journal_full_is_a_counted_drop() {
         println!("journal: {appended} records kept, {dropped} dropped and counted, {refused} refused before routing");
         assert!(dropped > 0);
         assert_eq!(appended + dropped + refused, 1000);
+    });
+}
+
+#[test]
+fn nonces_beyond_the_table_make_the_oldest_stale() {
+    use carillon_protocol::digest::{Challenge, CredentialsParams, Secret};
+    run(|| {
+        let mut s = Sim::new();
+        s.boot_online();
+        s.configure(1, false);
+        s.cut();
+        s.run_for(Duration::from_secs(6));
+        // 17 challenges outstanding (the box keeps 16 nonces): extension 101 from 17 addresses.
+        s.add_phone(101, Answer::Never);
+        let mut challenges = Vec::new();
+        for i in 0..17 {
+            s.phone_mut(101).addr = addr(&format!("10.0.5.{}:5062", 1 + i));
+            let before = s.phone(101).inbox.len();
+            let req = register_request(s.phone(101), &format!("nonce-{i}"), 1, 600, None);
+            s.phone_sends(101, req);
+            s.run_for(Duration::from_millis(20));
+            let resp = s.phone(101).inbox[before..].iter().find(|m| status_of(m) == Some(401)).unwrap().clone();
+            let www = msg(&resp, |m| {
+                m.headers_of(HeaderKind::WwwAuthenticate).map(|h| h.value.to_vec()).find(|v| text(v).contains("MD5"))
+            })
+            .unwrap();
+            challenges.push(www);
+        }
+        let answer = |s: &mut Sim, i: usize| -> Vec<u8> {
+            s.phone_mut(101).addr = addr(&format!("10.0.5.{}:5062", 1 + i));
+            let ch = Challenge::parse(&challenges[i]).unwrap();
+            let mut auth = [0u8; 512];
+            let n = CredentialsParams {
+                username: "101",
+                secret: Secret::Password(b"pw101"),
+                method: "REGISTER",
+                uri: &format!("sip:{REALM}"),
+                cnonce: "c0ffee",
+                nc: 1,
+            }
+            .write(&ch, &mut auth)
+            .unwrap();
+            let before = s.phone(101).inbox.len();
+            let req = register_request(s.phone(101), &format!("nonce-{i}"), 2, 600, Some(&auth[..n]));
+            s.phone_sends(101, req);
+            s.run_for(Duration::from_millis(20));
+            s.phone(101).inbox[before..].iter().rev().find(|m| status_of(m).is_some()).unwrap().clone()
+        };
+        // The oldest nonce was forgotten: a correct answer to it is challenged again, stale.
+        let first = answer(&mut s, 0);
+        assert_eq!(status_of(&first), Some(401), "{}", text(&first));
+        assert!(text(&first).to_ascii_lowercase().contains("stale=true"), "{}", text(&first));
+        // The newest is still known.
+        let last = answer(&mut s, 16);
+        assert_eq!(status_of(&last), Some(200), "{}", text(&last));
     });
 }
