@@ -2,8 +2,9 @@
 //! Content-Length whatever pieces the bytes come in, answers on the connection the request came
 //! on, sends requests for a phone registered over an open connection on that connection, answers
 //! a double-CRLF keepalive with a CRLF (RFC 5626 §3.5.1), and has a defined answer at its limits:
-//! one connection over [`MAX_LAN_STREAMS`] is refused, a message over the buffer or bytes that
-//! are no SIP break the connection (the runtime is told to close it), and the box keeps working.
+//! one connection over [`MAX_LAN_STREAMS`] is refused while all are live, and takes the place of
+//! one silent for [`LAN_STREAM_IDLE_EVICT`]; a message over the buffer or bytes that are no SIP
+//! break the connection (the runtime is told to close it), and the box keeps working.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "common/sim.rs"]
@@ -11,7 +12,7 @@ mod sim;
 
 use std::time::Duration;
 
-use carillon_firmware::gateway::{Event, LAN_STREAM_BUFFER_LEN, MAX_LAN_STREAMS};
+use carillon_firmware::gateway::{Event, LAN_STREAM_BUFFER_LEN, LAN_STREAM_IDLE_EVICT, MAX_LAN_STREAMS};
 use carillon_protocol::control::Mode;
 use sim::*;
 
@@ -141,5 +142,39 @@ fn an_oversized_message_or_garbage_breaks_only_that_connection() {
         s.add_tcp_phone(103, Answer::Never);
         s.run_for(Duration::from_millis(10));
         assert_eq!(s.register(103, "pw103", 600), 200);
+    });
+}
+
+#[test]
+fn a_new_connection_takes_the_place_of_one_silent_too_long() {
+    run(|| {
+        let mut s = survival();
+        for i in 0..MAX_LAN_STREAMS as u32 {
+            s.add_tcp_phone(110 + i, Answer::Never);
+        }
+        s.run_for(Duration::from_millis(10));
+        // Every phone but 110 keeps its connection alive with keepalives; 110 is dead.
+        let mut waited = Duration::ZERO;
+        while waited < LAN_STREAM_IDLE_EVICT {
+            for i in 1..MAX_LAN_STREAMS as u32 {
+                s.stream_sends(110 + i, b"\r\n\r\n".to_vec());
+            }
+            s.run_for(Duration::from_secs(60));
+            waited += Duration::from_secs(60);
+        }
+        let dead = s.phone(110).addr;
+        s.add_tcp_phone(130, Answer::Never);
+        s.run_for(Duration::from_millis(10));
+        assert!(s.refused_streams.is_empty(), "the new connection is taken");
+        assert!(s.events.contains(&Event::LanStreamEvicted { peer: dead }), "the dead one is closed");
+        assert_eq!(s.gw.stats().lan_streams_evicted, 1);
+        assert_eq!(s.gw.lan_streams_open(), MAX_LAN_STREAMS);
+        // The new phone is served on its connection.
+        assert_eq!(s.register(130, "pw130", 600), 404, "130 is no extension: 404, but answered");
+        assert!(s.phone(130).over_tcp >= 1);
+        // Now all are live again (the newcomer just spoke): one more is refused.
+        s.add_tcp_phone(131, Answer::Never);
+        s.run_for(Duration::from_millis(10));
+        assert_eq!(s.refused_streams, vec![s.phone(131).addr]);
     });
 }

@@ -296,6 +296,10 @@ fn drain(gw: &mut BoxGateway, clock: &Clock, lan: &UdpSocket, links: &mut Links)
                 tracing::warn!(peer = %Redacted(peer), "LAN TCP connection broke SIP framing; closing it");
                 links.lan_conns.remove(&peer);
             }
+            Event::LanStreamEvicted { peer } => {
+                tracing::info!(peer = %Redacted(peer), "silent LAN TCP connection closed to make room");
+                links.lan_conns.remove(&peer);
+            }
             Event::UplinkStreamError => {
                 tracing::warn!("uplink stream broke its framing; reconnecting");
                 let _ = links.up_cmd.try_send(UplinkCmd::Reconnect);

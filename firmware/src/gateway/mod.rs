@@ -83,7 +83,7 @@ use heapless::{Deque, String};
 use crate::journal::{Journal, JournalError, Storage};
 
 pub use bindings::{BindingEntry, MAX_BINDINGS};
-pub use lan::{LAN_STREAM_BUFFER_LEN, MAX_LAN_STREAMS};
+pub use lan::{LAN_STREAM_BUFFER_LEN, LAN_STREAM_IDLE_EVICT, MAX_LAN_STREAMS};
 pub use sip::{MAX_CALLS, MAX_CONTEXTS, MAX_FORKS, MAX_SIP_LEN, MAX_TRANSACTIONS};
 pub use site::{
     decode_image, encode_image, is_built_in_emergency, ConfigStore, RamConfigError, RamConfigStore, SiteConfig,
@@ -92,7 +92,7 @@ pub use site::{
 pub use uplink::Timing;
 
 use bindings::Bindings;
-use lan::LanStreams;
+use lan::{LanStreams, Opened};
 use site::Staging;
 use uplink::{Keepalive, KeepaliveAction};
 
@@ -234,6 +234,12 @@ pub enum Event {
         /// The phone's end of the connection.
         peer: SocketAddr,
     },
+    /// A phone's TCP connection, silent for [`LAN_STREAM_IDLE_EVICT`], gave its place to a new
+    /// one (the table was full). The runtime must close it.
+    LanStreamEvicted {
+        /// The phone's end of the connection.
+        peer: SocketAddr,
+    },
 }
 
 /// Drops and refusals the gateway counted (besides the protocol's [`Counters`]).
@@ -251,8 +257,10 @@ pub struct Stats {
     pub bindings_refused: u64,
     /// Uplink stream framing errors.
     pub uplink_stream_errors: u64,
-    /// Phone TCP connections refused because [`MAX_LAN_STREAMS`] were open.
+    /// Phone TCP connections refused because [`MAX_LAN_STREAMS`] live ones were open.
     pub lan_streams_refused: u64,
+    /// Silent phone TCP connections closed to make room for a new one.
+    pub lan_streams_evicted: u64,
     /// Phone TCP connections dropped for breaking their framing.
     pub lan_stream_errors: u64,
     /// SIP messages dropped silently (malformed responses, strays; RFC 3261 §18.1.2).
@@ -479,15 +487,24 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
         }
     }
 
-    /// A phone opened a TCP connection to the box, from `peer`. `Err` when [`MAX_LAN_STREAMS`]
-    /// are open: the runtime closes the new one (counted in [`Stats::lan_streams_refused`]).
-    /// A `peer` already open starts over (its partial input is dropped).
-    pub fn handle_lan_stream_opened(&mut self, _now: Instant, peer: SocketAddr) -> Result<(), LanStreamsFull> {
-        if self.lan_streams.open(peer) {
-            Ok(())
-        } else {
-            self.stats.lan_streams_refused = self.stats.lan_streams_refused.saturating_add(1);
-            Err(LanStreamsFull)
+    /// A phone opened a TCP connection to the box, from `peer`. When [`MAX_LAN_STREAMS`] are
+    /// open, it takes the place of the one silent longest if that one is silent for
+    /// [`LAN_STREAM_IDLE_EVICT`] ([`Event::LanStreamEvicted`]: the runtime closes that one);
+    /// otherwise `Err`: the runtime closes the new one (counted in
+    /// [`Stats::lan_streams_refused`]). A `peer` already open starts over (its partial input is
+    /// dropped).
+    pub fn handle_lan_stream_opened(&mut self, now: Instant, peer: SocketAddr) -> Result<(), LanStreamsFull> {
+        match self.lan_streams.open(peer, now) {
+            Opened::Stored => Ok(()),
+            Opened::Evicted(old) => {
+                self.stats.lan_streams_evicted = self.stats.lan_streams_evicted.saturating_add(1);
+                self.push_event(Event::LanStreamEvicted { peer: old });
+                Ok(())
+            }
+            Opened::Full => {
+                self.stats.lan_streams_refused = self.stats.lan_streams_refused.saturating_add(1);
+                Err(LanStreamsFull)
+            }
         }
     }
 
@@ -502,6 +519,7 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
             self.push_event(Event::LanStreamBroken { peer });
             return;
         };
+        stream.last_heard = now;
         let mut buf = core::mem::take(&mut stream.rx);
         let mut input = bytes;
         let mut broken = false;
