@@ -80,10 +80,22 @@ fn a_keepalive_ping_is_answered_with_a_pong() {
         s.stream_sends(101, b"\r\n\r\n".to_vec());
         s.run_for(Duration::from_millis(10));
         assert_eq!(s.phone(101).tcp_pongs, 1);
-        // A pong from the phone (one CRLF) is not answered.
+        // A ping in pieces, however cut, is one ping.
+        for pieces in [&[&b"\r\n"[..], b"\r\n"][..], &[b"\r", b"\n\r\n"], &[b"\r\n\r", b"\n"]] {
+            for p in pieces {
+                s.stream_sends(101, p.to_vec());
+                s.run_for(Duration::from_millis(10));
+            }
+        }
+        assert_eq!(s.phone(101).tcp_pongs, 4);
+        // A request right after still works (the line ends before it are skipped).
         s.stream_sends(101, b"\r\n".to_vec());
+        let req = register_request(s.phone(101), "after-pings", 1, 600, None);
+        s.phone_sends(101, req);
         s.run_for(Duration::from_millis(10));
-        assert_eq!(s.phone(101).tcp_pongs, 1);
+        assert_eq!(s.phone(101).final_codes(), vec![401]);
+        assert_eq!(s.phone(101).tcp_pongs, 4);
+        assert!(s.events.iter().all(|e| !matches!(e, Event::LanStreamBroken { .. })));
     });
 }
 

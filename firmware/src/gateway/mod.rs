@@ -533,12 +533,22 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
             while pos < buf.len() {
                 let rest = buf.get(pos..).unwrap_or(&[]);
                 let crlfs = carillon_protocol::message::leading_empty_lines(rest);
+                let ping = is_keepalive_ping(rest, crlfs);
+                let only_line_ends = matches!(rest.get(crlfs..), Some(b"" | b"\r"));
+                if crlfs > 0 && !ping && only_line_ends {
+                    // The start of a ping split across reads (phones never answer pings: the
+                    // box sends none): keep it for the rest.
+                    break;
+                }
                 if crlfs > 0 {
-                    if is_keepalive_ping(rest, crlfs) {
+                    if ping {
                         self.queue_out(Some(peer), b"\r\n");
                     }
                     pos += crlfs;
                     continue;
+                }
+                if rest == b"\r" {
+                    break; // half a line end
                 }
                 match self.sip.handle_lan_stream(ctx!(self), now, peer, rest) {
                     sip::StreamStep::Consumed(n) => pos += n.max(1),
