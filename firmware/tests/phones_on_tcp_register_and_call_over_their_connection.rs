@@ -1,4 +1,4 @@
-//! Phones may reach the box over TCP (RFC 3261 §18). The box frames each connection by
+//! Phones may reach the box over TCP (RFC 3261 §18), online and in survival. The box frames each connection by
 //! Content-Length whatever pieces the bytes come in, answers on the connection the request came
 //! on, sends requests for a phone registered over an open connection on that connection, answers
 //! a double-CRLF keepalive with a CRLF (RFC 5626 §3.5.1), and has a defined answer at its limits:
@@ -188,5 +188,28 @@ fn a_new_connection_takes_the_place_of_one_silent_too_long() {
         s.add_tcp_phone(131, Answer::Never);
         s.run_for(Duration::from_millis(10));
         assert_eq!(s.refused_streams, vec![s.phone(131).addr]);
+    });
+}
+
+#[test]
+fn online_the_cloud_reaches_a_tcp_phone_on_its_connection() {
+    run(|| {
+        let mut s = Sim::new();
+        s.boot_online();
+        s.configure(1, false);
+        s.add_tcp_phone(104, Answer::After(Duration::from_millis(300)));
+        s.add_phone(105, Answer::Never);
+        assert_eq!(s.register(104, "pw104", 600), 200, "REGISTER over TCP, through the cloud");
+        assert_eq!(s.register(105, "pw105", 600), 200);
+        assert!(s.cloud.sip_seen.iter().any(|m| text(m).starts_with("REGISTER") && text(m).contains("sip:104@")));
+        let before = s.phone(104).over_tcp;
+        s.call(105, "104", "cloud-to-tcp");
+        s.run_for(Duration::from_secs(2));
+        assert_eq!(s.finals_for(105, "cloud-to-tcp"), vec![200]);
+        let inv = s.phone(104).requests("INVITE");
+        assert_eq!(inv.len(), 1);
+        assert!(text(&inv[0]).contains(&format!("Via: SIP/2.0/TCP {}", lan())), "{}", text(&inv[0]));
+        assert!(s.phone(104).over_tcp > before, "the cloud's INVITE came on 104's connection");
+        assert_eq!(s.gw.mode(), Mode::Online);
     });
 }
