@@ -20,7 +20,7 @@ fn drain(gw: &mut Box_, now: Instant) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     while let Some(t) = gw.poll_transmit(now) {
         match t {
             Transmit::Uplink { bytes } => up.push(bytes.to_vec()),
-            Transmit::Lan { bytes, .. } => lan.push(bytes.to_vec()),
+            Transmit::Lan { bytes, .. } | Transmit::LanStream { bytes, .. } => lan.push(bytes.to_vec()),
             Transmit::Control(_) => {}
         }
     }

@@ -1,7 +1,9 @@
 //! Each bounded table reached: the answer is the one documented — 503 with Retry-After for
 //! requests when the transaction or proxy table is full, 503 for a survival registration when
 //! the binding table is full, eviction (counted) for bindings learnt online, a counted drop when
-//! the journal is full — and the box keeps working.
+//! the journal is full — and the box keeps working. (The phone TCP connection table and its
+//! per-connection buffer are reached in `phones_on_tcp_register_and_call_over_their_connection.rs`;
+//! the nonce table is `nonces_beyond_the_table_make_the_oldest_stale`.)
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "common/sim.rs"]
@@ -69,11 +71,11 @@ fn journal_full_is_a_counted_drop() {
         s.run_for(Duration::from_secs(6));
         s.add_phone(101, Answer::Never);
         assert_eq!(s.register(101, "pw101", 3600), 200);
-        // Batches of 40 failed attempts, with time for the transactions to end in between (the
-        // simulated phone does not ACK the 503, so each INVITE server transaction waits for
-        // Timer H).
-        for batch in 0..25 {
-            for i in 0..40 {
+        // Batches of 10 failed attempts, with time for the transactions to end in between.
+        // Each attempt is challenged first (407) and sent again with credentials: a batch
+        // stays below the transaction table and the box's outstanding nonces.
+        for batch in 0..100 {
+            for i in 0..10 {
                 s.call(101, "0999", &format!("j{batch}-{i}"));
             }
             s.run_for(Duration::from_secs(35));
@@ -84,5 +86,60 @@ fn journal_full_is_a_counted_drop() {
         println!("journal: {appended} records kept, {dropped} dropped and counted, {refused} refused before routing");
         assert!(dropped > 0);
         assert_eq!(appended + dropped + refused, 1000);
+    });
+}
+
+#[test]
+fn nonces_beyond_the_table_make_the_oldest_stale() {
+    use carillon_protocol::digest::{Challenge, CredentialsParams, Secret};
+    run(|| {
+        let mut s = Sim::new();
+        s.boot_online();
+        s.configure(1, false);
+        s.cut();
+        s.run_for(Duration::from_secs(6));
+        // 17 challenges outstanding (the box keeps 16 nonces): extension 101 from 17 addresses.
+        s.add_phone(101, Answer::Never);
+        let mut challenges = Vec::new();
+        for i in 0..17 {
+            s.phone_mut(101).addr = addr(&format!("10.0.5.{}:5062", 1 + i));
+            let before = s.phone(101).inbox.len();
+            let req = register_request(s.phone(101), &format!("nonce-{i}"), 1, 600, None);
+            s.phone_sends(101, req);
+            s.run_for(Duration::from_millis(20));
+            let resp = s.phone(101).inbox[before..].iter().find(|m| status_of(m) == Some(401)).unwrap().clone();
+            let www = msg(&resp, |m| {
+                m.headers_of(HeaderKind::WwwAuthenticate).map(|h| h.value.to_vec()).find(|v| text(v).contains("MD5"))
+            })
+            .unwrap();
+            challenges.push(www);
+        }
+        let answer = |s: &mut Sim, i: usize| -> Vec<u8> {
+            s.phone_mut(101).addr = addr(&format!("10.0.5.{}:5062", 1 + i));
+            let ch = Challenge::parse(&challenges[i]).unwrap();
+            let mut auth = [0u8; 512];
+            let n = CredentialsParams {
+                username: "101",
+                secret: Secret::Password(b"pw101"),
+                method: "REGISTER",
+                uri: &format!("sip:{REALM}"),
+                cnonce: "c0ffee",
+                nc: 1,
+            }
+            .write(&ch, &mut auth)
+            .unwrap();
+            let before = s.phone(101).inbox.len();
+            let req = register_request(s.phone(101), &format!("nonce-{i}"), 2, 600, Some(&auth[..n]));
+            s.phone_sends(101, req);
+            s.run_for(Duration::from_millis(20));
+            s.phone(101).inbox[before..].iter().rev().find(|m| status_of(m).is_some()).unwrap().clone()
+        };
+        // The oldest nonce was forgotten: a correct answer to it is challenged again, stale.
+        let first = answer(&mut s, 0);
+        assert_eq!(status_of(&first), Some(401), "{}", text(&first));
+        assert!(text(&first).to_ascii_lowercase().contains("stale=true"), "{}", text(&first));
+        // The newest is still known.
+        let last = answer(&mut s, 16);
+        assert_eq!(status_of(&last), Some(200), "{}", text(&last));
     });
 }

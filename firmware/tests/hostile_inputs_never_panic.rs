@@ -106,3 +106,51 @@ fn garbage_torture_and_floods_on_every_input() {
         assert_eq!(s.register(103, "pw103", 600), 200);
     });
 }
+
+#[test]
+fn garbage_and_torture_messages_on_phone_tcp_connections() {
+    run(|| {
+        let mut s = Sim::new();
+        s.boot_online();
+        s.configure(1, true);
+        s.cut();
+        s.run_for(Duration::from_secs(6));
+        let corpus = torture_files();
+        let mut rng = Rng(0x9e37_79b9);
+        for (n, m) in corpus.iter().enumerate() {
+            // Each message on a fresh connection, in pieces of random size, then random bytes.
+            let peer = addr(&format!("10.0.1.{}:{}", 1 + n % 200, 40_000 + n));
+            let now = s.now;
+            if s.gw.handle_lan_stream_opened(now, peer).is_err() {
+                s.gw.handle_lan_stream_closed(now, peer);
+                continue;
+            }
+            let mut rest: &[u8] = m;
+            while !rest.is_empty() {
+                let k = 1 + (rng.next() as usize) % rest.len();
+                s.gw.handle_lan_stream_bytes(now, peer, &rest[..k]);
+                rest = &rest[k..];
+            }
+            let junk: Vec<u8> = (0..(rng.next() % 5000) as usize).map(|_| rng.next() as u8).collect();
+            s.gw.handle_lan_stream_bytes(now, peer, &junk);
+            s.run_for(Duration::from_millis(5));
+            s.gw.handle_lan_stream_closed(s.now, peer);
+        }
+        // Bytes for connections never opened, and a flood of opens.
+        for i in 0..200u16 {
+            let peer = addr(&format!("10.0.2.1:{}", 30_000 + i));
+            let now = s.now;
+            s.gw.handle_lan_stream_bytes(now, peer, b"INVITE sip:102@x SIP/2.0\r\n\r\n");
+            let _ = s.gw.handle_lan_stream_opened(now, peer);
+        }
+        assert!(s.gw.lan_streams_open() <= carillon_firmware::gateway::MAX_LAN_STREAMS);
+        assert!(s.gw.stats().lan_streams_refused > 0);
+        // Still serving: a phone on UDP registers.
+        for i in 0..200u16 {
+            s.gw.handle_lan_stream_closed(s.now, addr(&format!("10.0.2.1:{}", 30_000 + i)));
+        }
+        s.add_phone(101, Answer::Never);
+        assert_eq!(s.register(101, "pw101", 600), 200);
+        assert_eq!(s.gw.lan_streams_open(), 0);
+    });
+}

@@ -21,10 +21,12 @@ fn every_record_once_despite_flapping() {
         s.run_for(Duration::from_secs(6));
         s.add_phone(101, Answer::Never);
         assert_eq!(s.register(101, "pw101", 3600), 200);
-        // 30 failed attempts (unknown numbers), each journaled.
+        // 30 failed attempts (unknown numbers), each journaled; spaced so that their
+        // transactions (two INVITEs each: the challenged one and the one with credentials)
+        // stay below the transaction table.
         for i in 0..30 {
             s.call(101, &format!("0{i:09}"), &format!("attempt-{i}"));
-            s.run_for(Duration::from_millis(20));
+            s.run_for(Duration::from_millis(400));
         }
         assert_eq!(s.gw.journal().unacked(), 30);
         // Flap: up windows of 2.0–2.4 s (the box notices at its next ping, then uploads for

@@ -194,6 +194,7 @@ pub struct Forward<'e> {
     record_route: Option<&'e [u8]>,
     path: Option<&'e [u8]>,
     pop_route: bool,
+    drop_routes: bool,
     decrement_max_forwards: bool,
     contact: Option<&'e [u8]>,
     body: Option<&'e [u8]>,
@@ -209,6 +210,7 @@ impl<'e> Forward<'e> {
             record_route: None,
             path: None,
             pop_route: false,
+            drop_routes: false,
             decrement_max_forwards: false,
             contact: None,
             body: None,
@@ -248,6 +250,14 @@ impl<'e> Forward<'e> {
     /// Removes the topmost Route value (the proxy's own, §16.4).
     pub const fn pop_route(mut self) -> Self {
         self.pop_route = true;
+        self
+    }
+
+    /// Removes every Route value: the request goes straight to its Request-URI. Not an RFC 3261
+    /// §16.6 edit — a proxy that skips the rest of a route set on purpose (the box in survival,
+    /// whose route set leads through an unreachable cloud) uses it and says why.
+    pub const fn drop_routes(mut self) -> Self {
+        self.drop_routes = true;
         self
     }
 
@@ -294,7 +304,7 @@ impl<'e> Forward<'e> {
             w.header("Path", p);
         }
         let mut via_popped = !self.pop_via;
-        let mut route_popped = !self.pop_route;
+        let mut route_popped = !self.pop_route || self.drop_routes;
         let mut mf_seen = false;
         let mut contact_done = false;
         let mut cl_seen = false;
@@ -304,6 +314,7 @@ impl<'e> Forward<'e> {
                     via_popped = true;
                     write_rest_of_list(&mut w, "Via", h.value);
                 }
+                HeaderKind::Route if self.drop_routes => {}
                 HeaderKind::Route if !route_popped => {
                     route_popped = true;
                     write_rest_of_list(&mut w, "Route", h.value);
@@ -400,6 +411,22 @@ Content-Length: 4\r\n\r\nbody";
         };
         crate::validate(&m).expect("edited message must validate");
         check(&m);
+    }
+
+    #[test]
+    fn drop_routes_removes_the_whole_route_set() {
+        let mut out = [0u8; 2048];
+        let n = with_msg(INVITE, |m| {
+            Forward::new().push_via(b"SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKb").drop_routes().write(m, &mut out).unwrap()
+        });
+        reparse(&out[..n], |m| {
+            assert_eq!(m.routes().count(), 0);
+            assert_eq!(m.vias().count(), 3);
+            assert_eq!(m.request_uri().unwrap().unwrap().raw, b"sip:102@school");
+        });
+        // A message without Route is no error for it (unlike pop_route).
+        let n2 = with_msg(&out[..n], |m| Forward::new().drop_routes().write(m, &mut [0u8; 2048]));
+        assert!(n2.is_ok());
     }
 
     #[test]

@@ -9,13 +9,12 @@
 //! - [`state`]: the state directory — a file-backed journal storage with flash rules, the
 //!   configuration image, the identity — written so that `Ok` means durable;
 //! - [`time`]: the one conversion from tokio's clock to the core's `Instant`;
+//! - [`lan_tcp`]: the LAN TCP listener for phones on SIP over TCP (UDP is served by the run
+//!   loop itself);
 //! - [`redact`]: personal data in logs as a type.
-//!
-//! Phones reach the box over UDP only: the core takes LAN input as datagrams
-//! (`handle_lan_datagram`), so there is no LAN TCP listener until the core takes streams from
-//! phones.
 
 pub mod config;
+pub mod lan_tcp;
 pub mod links;
 pub mod redact;
 pub mod runtime;

@@ -1,20 +1,23 @@
 //! The run loop: one task owns the [`Gateway`] and does what its module docs ask — hand in
-//! what arrives (a LAN datagram, uplink bytes or its loss, a control message), call
+//! what arrives (a LAN datagram, a phone's TCP connection opening, its bytes, its close,
+//! uplink bytes or its loss, a control message), call
 //! `handle_timeout` at the deadline of `poll_timeout`, and after every `handle_*` drain
 //! `poll_transmit` then `poll_event` (the drain rule). Sockets live in other tasks
 //! ([`crate::links`]) or are sent to without waiting (the LAN socket), so the loop never blocks
 //! on the network. Output that cannot be sent at once is dropped and counted: SIP
 //! retransmissions and the core's batch resends recover it.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use carillon_firmware::gateway::{Event, Gateway, Settings, Timing, Transmit};
 use carillon_protocol::control::{BoxId, BoxMessage, CloudMessage};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, Identity};
+use crate::lan_tcp::{run_listener, LanConnEvent};
 use crate::links::{run_control, run_uplink, ControlEvent, ControlSetup, UplinkCmd, UplinkEvent};
 use crate::redact::Redacted;
 use crate::state::{FileConfigStore, FileStorage, StateDir, StateError, JOURNAL_SECTOR, JOURNAL_SECTORS};
@@ -109,6 +112,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         .await
         .map_err(|source| RunError::Bind { addr: config.lan.listen, source })?;
     let lan_addr = lan.local_addr().map_err(|source| RunError::Bind { addr: config.lan.listen, source })?;
+    // Phones on TCP use the same address and port (RFC 3261 §18.2.1).
+    let lan_tcp = TcpListener::bind(lan_addr).await.map_err(|source| RunError::Bind { addr: lan_addr, source })?;
     let clock = Clock::start();
     let box_id = match &identity {
         Identity::Enrolled { box_id, .. } => *box_id,
@@ -145,7 +150,11 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         ctl_cmd_rx,
     ));
 
-    let mut links = Links { uplink_up: false, control_up: false, up_cmd, ctl_cmd, version: version_tx };
+    let (lan_ev_tx, mut lan_ev) = mpsc::channel(LINK_QUEUE);
+    let lan_listener = tokio::spawn(run_listener(lan_tcp, lan_ev_tx));
+
+    let mut links =
+        Links { uplink_up: false, control_up: false, up_cmd, ctl_cmd, version: version_tx, lan_conns: HashMap::new() };
     let mut buf = vec![0u8; LAN_DATAGRAM];
     tokio::pin!(shutdown);
     drain(&mut gw, &clock, &lan, &mut links);
@@ -164,6 +173,24 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 }
                 // ICMP errors of earlier sends surface here on Linux: nothing to do.
                 Err(e) => tracing::debug!(error = %e, "LAN receive error"),
+            },
+            Some(ev) = lan_ev.recv() => match ev {
+                LanConnEvent::Opened { peer, tx } => {
+                    if gw.handle_lan_stream_opened(clock.now(), peer).is_ok() {
+                        links.lan_conns.insert(peer, tx);
+                    } else {
+                        // Dropping `tx` closes the connection.
+                        tracing::warn!(peer = %Redacted(peer), "LAN TCP connection refused: connection table full");
+                    }
+                }
+                LanConnEvent::Bytes { peer, bytes } => {
+                    tracing::trace!(from = %Redacted(peer), len = bytes.len(), "LAN stream bytes");
+                    gw.handle_lan_stream_bytes(clock.now(), peer, &bytes);
+                }
+                LanConnEvent::Closed { peer } => {
+                    links.lan_conns.remove(&peer);
+                    gw.handle_lan_stream_closed(clock.now(), peer);
+                }
             },
             Some(ev) = up_ev.recv() => match ev {
                 UplinkEvent::Up => links.uplink_up = true,
@@ -202,6 +229,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     tracing::info!(mode = ?gw.mode(), "shutting down: closing the links");
     // Dropping the command senders ends the link tasks: the control link says Goodbye, both
     // close their TLS sessions. Journal and configuration are already on disk.
+    lan_listener.abort();
     drop(links);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
         let _ = uplink.await;
@@ -220,6 +248,8 @@ struct Links {
     up_cmd: mpsc::Sender<UplinkCmd>,
     ctl_cmd: mpsc::Sender<BoxMessage>,
     version: watch::Sender<Option<u32>>,
+    /// The phones' TCP connections the core holds, by the phone's end.
+    lan_conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
 }
 
 /// The drain rule: every transmit, then every event.
@@ -232,6 +262,14 @@ fn drain(gw: &mut BoxGateway, clock: &Clock, lan: &UdpSocket, links: &mut Links)
                     tracing::debug!(to = %Redacted(to), error = %e, "LAN send failed; SIP retransmission will recover");
                 }
             }
+            Transmit::LanStream { to, bytes } => match links.lan_conns.get(&to) {
+                Some(tx) => {
+                    if tx.try_send(bytes.to_vec()).is_err() {
+                        tracing::debug!(to = %Redacted(to), "LAN connection queue full; message dropped");
+                    }
+                }
+                None => tracing::debug!(to = %Redacted(to), "LAN connection gone; message dropped"),
+            },
             Transmit::Uplink { bytes } => {
                 if links.uplink_up && links.up_cmd.try_send(UplinkCmd::Send(bytes.to_vec())).is_err() {
                     tracing::debug!("uplink queue full; message dropped");
@@ -254,6 +292,14 @@ fn drain(gw: &mut BoxGateway, clock: &Clock, lan: &UdpSocket, links: &mut Links)
             Event::ConfigRejected { version, reason } => tracing::warn!(version, ?reason, "configuration refused"),
             Event::JournalAppended { seq } => tracing::info!(seq, "call record journaled"),
             Event::JournalDropped => tracing::error!("call record dropped: journal full or storage failed"),
+            Event::LanStreamBroken { peer } => {
+                tracing::warn!(peer = %Redacted(peer), "LAN TCP connection broke SIP framing; closing it");
+                links.lan_conns.remove(&peer);
+            }
+            Event::LanStreamEvicted { peer } => {
+                tracing::info!(peer = %Redacted(peer), "silent LAN TCP connection closed to make room");
+                links.lan_conns.remove(&peer);
+            }
             Event::UplinkStreamError => {
                 tracing::warn!("uplink stream broke its framing; reconnecting");
                 let _ = links.up_cmd.try_send(UplinkCmd::Reconnect);

@@ -75,8 +75,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
 }
 
 /// The journal's storage: a file of `sectors × sector_size` bytes with the rules of NOR flash
-/// (see [`Storage`]). Created erased (all `0xFF`) when missing; a file of another size is
-/// refused rather than reinterpreted.
+/// (see [`Storage`]). Created erased (all `0xFF`) when missing, and completed with erased
+/// bytes when shorter (see [`FileStorage::open`]); a larger file is refused rather than
+/// reinterpreted.
 #[derive(Debug)]
 pub struct FileStorage {
     file: File,
@@ -85,7 +86,8 @@ pub struct FileStorage {
 }
 
 impl FileStorage {
-    /// Opens (or creates, erased) the journal file.
+    /// Opens (or creates, erased) the journal file. A file shorter than the geometry is
+    /// completed with erased bytes: what is missing was never durably written.
     pub fn open(path: &Path, sector_size: u32, sectors: u32) -> Result<FileStorage, StateError> {
         let capacity = sector_size.checked_mul(sectors).ok_or_else(|| StateError::Corrupt {
             path: path.to_owned(),
@@ -95,10 +97,18 @@ impl FileStorage {
         let file =
             OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io(path))?;
         let len = file.metadata().map_err(io(path))?.len();
-        if len == 0 {
+        if len < u64::from(capacity) {
+            // Missing, or shorter than its geometry: a creation cut by power loss, or a file
+            // system that lost the tail of the last write. Bytes that are not there were never
+            // durably written: they are erased space, and a record cut by the end of the file
+            // is a torn frame, which the journal's recovery drops (keeping every record before
+            // it).
             let erased = vec![ERASED; sector_size as usize];
-            for s in 0..sectors {
-                file.write_all_at(&erased, u64::from(s) * u64::from(sector_size)).map_err(io(path))?;
+            let mut at = len;
+            while at < u64::from(capacity) {
+                let n = (u64::from(capacity) - at).min(u64::from(sector_size)) as usize;
+                file.write_all_at(erased.get(..n).unwrap_or(&[]), at).map_err(io(path))?;
+                at += n as u64;
             }
             file.sync_all().map_err(io(path))?;
         } else if len != u64::from(capacity) {
@@ -310,7 +320,7 @@ mod tests {
         let mut j = Journal::open(s).unwrap();
         assert_eq!(j.unacked(), 5);
         assert_eq!(j.pending(8).unwrap().unwrap().records.len(), 5);
-        assert!(matches!(FileStorage::open(&path, 512, 8), Err(StateError::Corrupt { .. })));
+        assert!(matches!(FileStorage::open(&path, 512, 2), Err(StateError::Corrupt { .. })));
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! [`Gateway`] never does I/O and never reads a clock (STYLE.md habit 1): every entry point takes
 //! `now`, a monotonic [`Instant`] of the runtime's clock. The runtime
 //! 1. hands in what arrives: [`Gateway::handle_lan_datagram`] (SIP from a phone, UDP),
+//!    [`Gateway::handle_lan_stream_opened`], [`Gateway::handle_lan_stream_bytes`] and
+//!    [`Gateway::handle_lan_stream_closed`] (a phone's TCP connection: it opened, bytes in any
+//!    pieces, it closed),
 //!    [`Gateway::handle_uplink_bytes`] (the SIP stream to the cloud, TLS/TCP, in whatever pieces
 //!    the socket gives), [`Gateway::handle_control`] (a decoded control-link message),
 //!    [`Gateway::handle_uplink_closed`] (the connection to the cloud broke);
@@ -33,9 +36,11 @@
 //!
 //! Every table is bounded by a constant of this module or of the control protocol
 //! ([`MAX_BINDINGS`], [`MAX_TRANSACTIONS`], [`MAX_CONTEXTS`], [`MAX_CALLS`],
-//! [`OUT_QUEUE_LEN`], [`EVENT_QUEUE_LEN`], [`UPLINK_BUFFER_LEN`]). When one is full the answer is
-//! defined: a SIP request gets 503 with `Retry-After`, an online binding evicts the one closest
-//! to expiry, an output message, an event or a journal record is dropped and counted.
+//! [`OUT_QUEUE_LEN`], [`EVENT_QUEUE_LEN`], [`UPLINK_BUFFER_LEN`], [`MAX_LAN_STREAMS`],
+//! [`LAN_STREAM_BUFFER_LEN`]). When one is full the answer is defined: a SIP request gets 503
+//! with `Retry-After`, an online binding evicts the one closest to expiry, an output message, an
+//! event or a journal record is dropped and counted, a phone's TCP connection beyond the limit
+//! is refused and one whose message overflows its buffer is closed (both counted).
 
 /// The gateway's state the SIP side borrows for one call (fields split so that `self.sip` can
 /// be borrowed beside them).
@@ -46,6 +51,7 @@ macro_rules! ctx {
             mode: $s.mode,
             site: $s.site.as_ref(),
             bindings: &mut $s.bindings,
+            lan_streams: &$s.lan_streams,
             journal: &mut $s.journal,
             out: &mut $s.out,
             events: &mut $s.events,
@@ -59,6 +65,7 @@ macro_rules! ctx {
 }
 
 mod bindings;
+mod lan;
 mod sip;
 mod site;
 mod uplink;
@@ -76,6 +83,7 @@ use heapless::{Deque, String};
 use crate::journal::{Journal, JournalError, Storage};
 
 pub use bindings::{BindingEntry, MAX_BINDINGS};
+pub use lan::{LAN_STREAM_BUFFER_LEN, LAN_STREAM_IDLE_EVICT, MAX_LAN_STREAMS};
 pub use sip::{MAX_CALLS, MAX_CONTEXTS, MAX_FORKS, MAX_SIP_LEN, MAX_TRANSACTIONS};
 pub use site::{
     decode_image, encode_image, is_built_in_emergency, ConfigStore, RamConfigError, RamConfigStore, SiteConfig,
@@ -84,6 +92,7 @@ pub use site::{
 pub use uplink::Timing;
 
 use bindings::Bindings;
+use lan::{LanStreams, Opened};
 use site::Staging;
 use uplink::{Keepalive, KeepaliveAction};
 
@@ -132,6 +141,15 @@ pub enum Transmit<'a> {
         /// Where to.
         to: SocketAddr,
         /// The datagram.
+        bytes: &'a [u8],
+    },
+    /// Bytes for a phone's TCP connection (opened by the phone: see
+    /// [`Gateway::handle_lan_stream_opened`]). A connection the runtime no longer has: drop
+    /// them (SIP over TCP does not retransmit; the transaction times out).
+    LanStream {
+        /// The phone's end of the connection.
+        to: SocketAddr,
+        /// The bytes (a whole message, or a keepalive CRLF).
         bytes: &'a [u8],
     },
     /// Bytes for the SIP stream to the cloud (a message, or a keepalive).
@@ -209,6 +227,19 @@ pub enum Event {
     /// The uplink stream broke its framing (a message over [`UPLINK_BUFFER_LEN`] or
     /// unparseable); the buffered bytes were discarded. The runtime should reconnect.
     UplinkStreamError,
+    /// A phone's TCP connection broke its framing (a message over [`LAN_STREAM_BUFFER_LEN`],
+    /// bytes that are no SIP), or sent bytes without being open: the gateway forgot it. The
+    /// runtime must close it (the phone reconnects).
+    LanStreamBroken {
+        /// The phone's end of the connection.
+        peer: SocketAddr,
+    },
+    /// A phone's TCP connection, silent for [`LAN_STREAM_IDLE_EVICT`], gave its place to a new
+    /// one (the table was full). The runtime must close it.
+    LanStreamEvicted {
+        /// The phone's end of the connection.
+        peer: SocketAddr,
+    },
 }
 
 /// Drops and refusals the gateway counted (besides the protocol's [`Counters`]).
@@ -226,6 +257,12 @@ pub struct Stats {
     pub bindings_refused: u64,
     /// Uplink stream framing errors.
     pub uplink_stream_errors: u64,
+    /// Phone TCP connections refused because [`MAX_LAN_STREAMS`] live ones were open.
+    pub lan_streams_refused: u64,
+    /// Silent phone TCP connections closed to make room for a new one.
+    pub lan_streams_evicted: u64,
+    /// Phone TCP connections dropped for breaking their framing.
+    pub lan_stream_errors: u64,
     /// SIP messages dropped silently (malformed responses, strays; RFC 3261 §18.1.2).
     pub sip_dropped: u64,
     /// Calls that did not fit the call table (their record is written at answer time).
@@ -273,6 +310,7 @@ pub struct Gateway<J: Storage, C: ConfigStore> {
     scratch: [u8; CONFIG_IMAGE_LEN],
     journal: Journal<J>,
     bindings: Bindings,
+    lan_streams: LanStreams,
     next_batch_id: u32,
     /// The bindings batch waiting for its ack, and when to send it again.
     bindings_in_flight: Option<(u32, Instant)>,
@@ -318,6 +356,7 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
             scratch,
             journal,
             bindings: Bindings::new(),
+            lan_streams: LanStreams::new(),
             next_batch_id: 1,
             bindings_in_flight: None,
             records_in_flight: None,
@@ -420,9 +459,7 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
             let crlfs = carillon_protocol::message::leading_empty_lines(rest);
             if crlfs > 0 {
                 // Two or more line ends in a row from the cloud are its ping; one is a pong.
-                if crlfs >= 4
-                    || (crlfs >= 2 && rest.get(..crlfs).is_some_and(|r| r.iter().filter(|&&b| b == b'\n').count() >= 2))
-                {
+                if is_keepalive_ping(rest, crlfs) {
                     self.queue_out(None, b"\r\n");
                 }
                 pos += crlfs;
@@ -448,6 +485,112 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
         if self.sip.handle_lan(ctx!(self), now, from, bytes) {
             self.uplink_down(now, ModeCause::TransactionTimeout);
         }
+    }
+
+    /// A phone opened a TCP connection to the box, from `peer`. When [`MAX_LAN_STREAMS`] are
+    /// open, it takes the place of the one silent longest if that one is silent for
+    /// [`LAN_STREAM_IDLE_EVICT`] ([`Event::LanStreamEvicted`]: the runtime closes that one);
+    /// otherwise `Err`: the runtime closes the new one (counted in
+    /// [`Stats::lan_streams_refused`]). A `peer` already open starts over (its partial input is
+    /// dropped).
+    pub fn handle_lan_stream_opened(&mut self, now: Instant, peer: SocketAddr) -> Result<(), LanStreamsFull> {
+        match self.lan_streams.open(peer, now) {
+            Opened::Stored => Ok(()),
+            Opened::Evicted(old) => {
+                self.stats.lan_streams_evicted = self.stats.lan_streams_evicted.saturating_add(1);
+                self.push_event(Event::LanStreamEvicted { peer: old });
+                Ok(())
+            }
+            Opened::Full => {
+                self.stats.lan_streams_refused = self.stats.lan_streams_refused.saturating_add(1);
+                Err(LanStreamsFull)
+            }
+        }
+    }
+
+    /// Bytes from a phone's TCP connection, in whatever pieces the socket gives: framed by
+    /// Content-Length (RFC 3261 §18.3); a double CRLF is a keepalive ping, answered with a CRLF
+    /// (RFC 5626 §3.5.1). Responses and requests for the phone go back on the connection as
+    /// [`Transmit::LanStream`]. Broken framing: [`Event::LanStreamBroken`].
+    pub fn handle_lan_stream_bytes(&mut self, now: Instant, peer: SocketAddr, bytes: &[u8]) {
+        self.expire_bindings(now);
+        let Some(stream) = self.lan_streams.get_mut(peer) else {
+            self.stats.sip_dropped = self.stats.sip_dropped.saturating_add(1);
+            self.push_event(Event::LanStreamBroken { peer });
+            return;
+        };
+        stream.last_heard = now;
+        let mut buf = core::mem::take(&mut stream.rx);
+        let mut input = bytes;
+        let mut broken = false;
+        loop {
+            // Take what fits; the buffer holds at most one incomplete message.
+            let room = LAN_STREAM_BUFFER_LEN.saturating_sub(buf.len());
+            let (now_in, later) = input.split_at(room.min(input.len()));
+            input = later;
+            let _ = buf.extend_from_slice(now_in);
+            let mut pos = 0;
+            while pos < buf.len() {
+                let rest = buf.get(pos..).unwrap_or(&[]);
+                let crlfs = carillon_protocol::message::leading_empty_lines(rest);
+                let ping = is_keepalive_ping(rest, crlfs);
+                let only_line_ends = matches!(rest.get(crlfs..), Some(b"" | b"\r"));
+                if crlfs > 0 && !ping && only_line_ends {
+                    // The start of a ping split across reads (phones never answer pings: the
+                    // box sends none): keep it for the rest.
+                    break;
+                }
+                if crlfs > 0 {
+                    if ping {
+                        self.queue_out(Some(peer), b"\r\n");
+                    }
+                    pos += crlfs;
+                    continue;
+                }
+                if rest == b"\r" {
+                    break; // half a line end
+                }
+                match self.sip.handle_lan_stream(ctx!(self), now, peer, rest) {
+                    sip::StreamStep::Consumed(n) => pos += n.max(1),
+                    sip::StreamStep::NeedMore => break,
+                    sip::StreamStep::Broken => {
+                        broken = true;
+                        break;
+                    }
+                }
+            }
+            if broken {
+                break;
+            }
+            let tail: heapless::Vec<u8, LAN_STREAM_BUFFER_LEN> =
+                heapless::Vec::from_slice(buf.get(pos..).unwrap_or(&[])).unwrap_or_default();
+            buf = tail;
+            if input.is_empty() {
+                break;
+            }
+            if buf.len() >= LAN_STREAM_BUFFER_LEN {
+                // A message longer than the buffer: it cannot be framed here.
+                broken = true;
+                break;
+            }
+        }
+        if broken {
+            self.stats.lan_stream_errors = self.stats.lan_stream_errors.saturating_add(1);
+            self.lan_streams.close(peer);
+            self.push_event(Event::LanStreamBroken { peer });
+        } else if let Some(stream) = self.lan_streams.get_mut(peer) {
+            stream.rx = buf;
+        }
+    }
+
+    /// A phone's TCP connection closed. Its bindings stay; requests for it go as datagrams.
+    pub fn handle_lan_stream_closed(&mut self, _now: Instant, peer: SocketAddr) {
+        self.lan_streams.close(peer);
+    }
+
+    /// Phone TCP connections open.
+    pub fn lan_streams_open(&self) -> usize {
+        self.lan_streams.len()
     }
 
     /// The runtime's connection to the cloud closed: the uplink is down now (no need to wait
@@ -567,6 +710,7 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
             self.sending = o;
             let bytes = self.sending.buf.get(..self.sending.len).unwrap_or(&[]);
             return Some(match self.sending.to {
+                Some(to) if self.lan_streams.has(to) => Transmit::LanStream { to, bytes },
                 Some(to) => Transmit::Lan { to, bytes },
                 None => Transmit::Uplink { bytes },
             });
@@ -761,6 +905,16 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
         self.stats.uplink_stream_errors = self.stats.uplink_stream_errors.saturating_add(1);
         self.push_event(Event::UplinkStreamError);
     }
+}
+
+/// Why [`Gateway::handle_lan_stream_opened`] refused a connection: [`MAX_LAN_STREAMS`] are open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LanStreamsFull;
+
+/// Whether `crlfs` leading line-end bytes of `rest` are a keepalive ping (a double CRLF, RFC
+/// 5626 §3.5.1; lone LFs accepted) rather than a pong (one CRLF).
+fn is_keepalive_ping(rest: &[u8], crlfs: usize) -> bool {
+    crlfs >= 4 || (crlfs >= 2 && rest.get(..crlfs).is_some_and(|r| r.iter().filter(|&&b| b == b'\n').count() >= 2))
 }
 
 /// `sip:<extension>@<host>`: the address of record of an extension as the cloud knows it.

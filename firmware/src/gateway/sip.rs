@@ -1,6 +1,8 @@
 //! The SIP side of the gateway: a stateful proxy (RFC 3261 §16) on the transaction layer of
-//! `carillon_protocol::transaction`, the survival registrar (§10.3 with digest, §22), ring
-//! groups (parallel forking, §16.7), emergency routing, and the call table behind the journal.
+//! `carillon_protocol::transaction`, the survival registrar (§10.3 with digest, §22), the
+//! survival proxy's check of callers (407 and `Proxy-Authorization`, §22.3), ring groups
+//! (parallel forking, §16.7), emergency routing, and the call table behind the journal. Phones
+//! talk to it over UDP or over TCP connections they opened (see the `lan` module).
 //!
 //! Every request that reaches the proxy gets a server transaction and a *context* (a row of a
 //! bounded table) linking it to its client transactions ("branches"). Routing:
@@ -8,7 +10,10 @@
 //!   seeded branch, `Path` on REGISTER per RFC 3327, `Record-Route` on dialog-creating requests,
 //!   `received`/`rport` filled in per RFC 3581); served locally in survival;
 //! - from a phone, inside a dialog: to the other phone when the call was set up locally (it is
-//!   in the call table, which outlives the outage), else to the cloud;
+//!   in the call table, which outlives the outage), else to the cloud; in survival, a call set
+//!   up through the cloud keeps its dialog: its in-dialog requests go straight to the phone of
+//!   the school their Request-URI names, past the cloud part of the route set (see
+//!   `Sip::route_dialog_past_cloud` for the departure from RFC 3261 §16 loose routing);
 //! - from the cloud: to the phone the Request-URI names, at the address its binding was learnt
 //!   from.
 //!
@@ -35,6 +40,7 @@ use carillon_protocol::{
 use heapless::{Deque, String, Vec};
 
 use super::bindings::{BindingEntry, Bindings, Inserted};
+use super::lan::LanStreams;
 use super::{queue_out, record_call, Event, Outgoing, Settings, SiteConfig, Stats, Transmit};
 use super::{EVENT_QUEUE_LEN, OUT_QUEUE_LEN};
 use crate::journal::{Journal, Storage};
@@ -82,6 +88,8 @@ pub(crate) struct Ctx<'a, J: Storage> {
     pub(crate) mode: Mode,
     pub(crate) site: Option<&'a SiteConfig>,
     pub(crate) bindings: &'a mut Bindings,
+    /// The phones' open TCP connections (requests to them go on the connection).
+    pub(crate) lan_streams: &'a LanStreams,
     pub(crate) journal: &'a mut Journal<J>,
     pub(crate) out: &'a mut Deque<Outgoing, OUT_QUEUE_LEN>,
     pub(crate) events: &'a mut Deque<Event, EVENT_QUEUE_LEN>,
@@ -135,6 +143,14 @@ struct Branch {
     /// A provisional response came (a CANCEL may be sent, §9.1).
     provisional: bool,
     cancelled: bool,
+}
+
+/// Who checks credentials: the registrar (401, `Authorization`) or the proxy (407,
+/// `Proxy-Authorization`, RFC 3261 §22.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    Registrar,
+    Proxy,
 }
 
 /// What the journal needs to know about a call handled locally.
@@ -233,7 +249,7 @@ impl Sip {
         let mut headers = [Header::EMPTY; MAX_HEADERS];
         let cfg = ParseConfig { max_message_len: MAX_SIP_LEN, ..ParseConfig::DEFAULT };
         match parse(bytes, &mut headers, Framing::Datagram, &cfg) {
-            Ok(Status::Complete(msg)) => self.handle_message(&mut ctx, now, Some(from), &msg),
+            Ok(Status::Complete(msg)) => self.handle_message(&mut ctx, now, Some(from), Transport::Udp, &msg),
             Ok(Status::Partial) => {} // a keepalive (CRLFs) from a phone: nothing to answer
             Err(e) => {
                 // Without a parsed message there is nothing to address a response to.
@@ -252,7 +268,33 @@ impl Sip {
         let step = match parse(rest, &mut headers, Framing::Stream, &cfg) {
             Ok(Status::Partial) => StreamStep::NeedMore,
             Ok(Status::Complete(msg)) => {
-                self.handle_message(&mut ctx, now, None, &msg);
+                self.handle_message(&mut ctx, now, None, Transport::Tls, &msg);
+                StreamStep::Consumed(msg.len)
+            }
+            Err(_) => {
+                ctx.counters.sip_rejected = ctx.counters.sip_rejected.saturating_add(1);
+                StreamStep::Broken
+            }
+        };
+        self.pump(&mut ctx, now);
+        step
+    }
+
+    /// One step of a phone's TCP connection: parse one message from `rest` (stream framing by
+    /// Content-Length, RFC 3261 §18.3) and handle it as from `peer` over TCP.
+    pub(crate) fn handle_lan_stream<J: Storage>(
+        &mut self,
+        mut ctx: Ctx<'_, J>,
+        now: Instant,
+        peer: SocketAddr,
+        rest: &[u8],
+    ) -> StreamStep {
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let cfg = ParseConfig { max_message_len: MAX_SIP_LEN, ..ParseConfig::DEFAULT };
+        let step = match parse(rest, &mut headers, Framing::Stream, &cfg) {
+            Ok(Status::Partial) => StreamStep::NeedMore,
+            Ok(Status::Complete(msg)) => {
+                self.handle_message(&mut ctx, now, Some(peer), Transport::Tcp, &msg);
                 StreamStep::Consumed(msg.len)
             }
             Err(_) => {
@@ -305,6 +347,8 @@ impl Sip {
         let t = self.txns.poll_transmit()?;
         Some(if t.dest == settings.uplink_peer && t.transport.is_reliable() {
             Transmit::Uplink { bytes: t.bytes }
+        } else if t.transport.is_reliable() {
+            Transmit::LanStream { to: t.dest, bytes: t.bytes }
         } else {
             Transmit::Lan { to: t.dest, bytes: t.bytes }
         })
@@ -322,12 +366,13 @@ impl Sip {
 
     // --- Message dispatch -----------------------------------------------------------------
 
-    /// `from`: the phone's address, or `None` for the uplink.
+    /// `from`: the phone's address, or `None` for the uplink; `transport`: what it came over.
     fn handle_message<J: Storage>(
         &mut self,
         ctx: &mut Ctx<'_, J>,
         now: Instant,
         from: Option<SocketAddr>,
+        transport: Transport,
         msg: &Message<'_, '_>,
     ) {
         if let Err(e) = validate(msg) {
@@ -362,11 +407,11 @@ impl Sip {
             return;
         }
         let (peer, transport) = match from {
-            Some(a) => (a, Transport::Udp),
+            Some(a) => (a, transport),
             None => (ctx.settings.uplink_peer, Transport::Tls),
         };
         match self.txns.handle_request(now, peer, transport, msg) {
-            Ok(Received::Ack(_)) => self.route_ack(ctx, from, msg),
+            Ok(Received::Ack(_)) => self.route_ack(ctx, now, from, msg),
             Ok(_) => {}
             Err(e) => {
                 let (code, reason) = match e {
@@ -484,7 +529,7 @@ impl Sip {
             } else if ctx.mode != Mode::Survival {
                 self.forward_to_cloud(ctx, now, slot, &msg);
             } else {
-                self.finish_msg(ctx, now, slot, &msg, 503, "Service Unavailable (cloud unreachable)");
+                self.route_dialog_past_cloud(ctx, now, slot, &msg);
             }
         } else if ctx.mode != Mode::Survival {
             self.forward_to_cloud(ctx, now, slot, &msg);
@@ -560,7 +605,7 @@ impl Sip {
             self.finish_msg(ctx, now, slot, msg, 404, "Not Found (no such phone at this school)");
             return;
         };
-        if !self.fork_one(ctx, now, slot, msg, None, dest, true, true) {
+        if !self.fork_one(ctx, now, slot, msg, None, dest, true, true, false) {
             self.finish_msg(ctx, now, slot, msg, 503, "Service Unavailable (transaction table full)");
         }
     }
@@ -581,7 +626,44 @@ impl Sip {
         if msg.method() == Some(Method::Bye) {
             self.end_call(ctx, now, msg.call_id().unwrap_or(&[]));
         }
-        if !self.fork_one(ctx, now, slot, msg, None, dest, false, false) {
+        if !self.fork_one(ctx, now, slot, msg, None, dest, false, false, false) {
+            self.finish_msg(ctx, now, slot, msg, 503, "Service Unavailable (transaction table full)");
+        }
+    }
+
+    /// Survival: an in-dialog request (BYE, re-INVITE, UPDATE, INFO...) of a call that was set up
+    /// through the cloud, whose route set therefore leads box → cloud → box. The cloud is out of
+    /// reach, but the dialog's remote target — the Request-URI (RFC 3261 §12.2.1.1) — is a phone
+    /// of this school the box knows (a live binding has that contact, or that address). Loose
+    /// routing (§16.4, §16.6 steps 6–7) would pop our Route and send the request to the next
+    /// one, the cloud; the box instead skips the rest of the route set, which only leads back to
+    /// itself through the cloud, and delivers the request to the phone, removing the Route
+    /// values it skipped (a phone is a UAS: it ignores them anyway, §8.2). The phone's responses
+    /// come back by the box's Via. The dialog's own route set is not changed: once the cloud
+    /// returns, the next request takes the recorded route again. A target that is no phone of
+    /// this school (a call to another school or the public network) gets 503: its route leads
+    /// through the cloud only.
+    fn route_dialog_past_cloud<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        slot: usize,
+        msg: &Message<'_, '_>,
+    ) {
+        if let Some(c) = self.contexts.get_mut(slot).and_then(Option::as_mut) {
+            c.route = Route::Lan;
+            c.answer_deadline = None;
+        }
+        let dest = match msg.request_uri() {
+            Some(Ok(uri)) => known_phone(ctx, &uri, now),
+            _ => None,
+        };
+        let Some(dest) = dest else {
+            self.finish_msg(ctx, now, slot, msg, 503, "Service Unavailable (cloud unreachable)");
+            return;
+        };
+        if !self.fork_one(ctx, now, slot, msg, None, dest, false, false, true) {
+            ctx.stats.refused_full = ctx.stats.refused_full.saturating_add(1);
             self.finish_msg(ctx, now, slot, msg, 503, "Service Unavailable (transaction table full)");
         }
     }
@@ -620,7 +702,7 @@ impl Sip {
         let Some(msg) = reparse(a.get(..len).unwrap_or(&[]), &mut headers) else { return };
         let in_dialog = msg.to().and_then(Result::ok).is_some_and(|t| t.tag().is_some());
         if in_dialog {
-            self.finish_msg(ctx, now, slot, &msg, 503, "Service Unavailable (cloud unreachable)");
+            self.route_dialog_past_cloud(ctx, now, slot, &msg);
         } else {
             self.serve_locally(ctx, now, slot, &msg);
         }
@@ -640,46 +722,9 @@ impl Sip {
             self.finish_msg(ctx, now, slot, msg, 404, "Not Found (unknown extension)");
             return;
         };
-        let realm = ext.realm.as_str();
-        let auth = msg.value(HeaderKind::Authorization);
-        let Some(auth) = auth else {
-            self.challenge(ctx, now, slot, msg, realm, false);
-            return;
-        };
-        let creds = match Credentials::parse(auth) {
-            Ok(c) => c,
-            Err(_) => {
-                self.challenge(ctx, now, slot, msg, realm, false);
-                return;
-            }
-        };
         // The credentials must be the extension's own (RFC 3261 §22.2: the registrar decides
         // which users may register which addresses of record).
-        if !creds.username().eq_unescaped(ext.username.as_bytes()) {
-            self.finish_msg(ctx, now, slot, msg, 403, "Forbidden (credentials of another extension)");
-            return;
-        }
-        let algorithm = creds.algorithm().unwrap_or(Algorithm::Md5);
-        let stored = match algorithm.base() {
-            Algorithm::Sha256 => StoredHa1::from_hex(Algorithm::Sha256, ext.ha1_sha256.as_str().as_bytes()),
-            _ => StoredHa1::from_hex(Algorithm::Md5, ext.ha1_md5.as_str().as_bytes()),
-        };
-        let Ok(stored) = stored else {
-            self.challenge(ctx, now, slot, msg, realm, false);
-            return;
-        };
-        let method = b"REGISTER";
-        if let Err(e) = verify(&creds, method, &stored, realm.as_bytes()) {
-            if e.status() == 403 {
-                self.finish_msg(ctx, now, slot, msg, 403, "Forbidden (bad credentials)");
-            } else {
-                self.challenge(ctx, now, slot, msg, realm, false);
-            }
-            return;
-        }
-        // A correct response to a nonce we did not issue, or one too old: stale (RFC 7616 §3.3).
-        if !self.nonce_valid(creds.nonce().raw().as_bytes(), now) {
-            self.challenge(ctx, now, slot, msg, realm, true);
+        if !self.authenticate(ctx, now, slot, msg, ext, Auth::Registrar) {
             return;
         }
         let source = self.contexts.get(slot).and_then(Option::as_ref).map(|c| c.source);
@@ -713,6 +758,63 @@ impl Sip {
         self.finish_extra(ctx, now, slot, msg, 200, "OK", extra);
     }
 
+    /// Digest authentication (RFC 3261 §22, RFC 7616, RFC 8760) of `msg` as extension `ext`,
+    /// against the HA1 the cloud synced. True when it passes; otherwise the request has been
+    /// answered: challenged (no or unusable credentials, a nonce the box did not issue or that
+    /// expired — then `stale=true`), or 403 (credentials of another user, wrong password).
+    fn authenticate<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        slot: usize,
+        msg: &Message<'_, '_>,
+        ext: &carillon_protocol::control::Extension,
+        auth: Auth,
+    ) -> bool {
+        let realm = ext.realm.as_str();
+        let header = match auth {
+            Auth::Registrar => HeaderKind::Authorization,
+            Auth::Proxy => HeaderKind::ProxyAuthorization,
+        };
+        let Some(value) = msg.value(header) else {
+            self.challenge(ctx, now, slot, msg, realm, false, auth);
+            return false;
+        };
+        let Ok(creds) = Credentials::parse(value) else {
+            self.challenge(ctx, now, slot, msg, realm, false, auth);
+            return false;
+        };
+        if !creds.username().eq_unescaped(ext.username.as_bytes()) {
+            self.finish_msg(ctx, now, slot, msg, 403, "Forbidden (credentials of another extension)");
+            return false;
+        }
+        let algorithm = creds.algorithm().unwrap_or(Algorithm::Md5);
+        let stored = match algorithm.base() {
+            Algorithm::Sha256 => StoredHa1::from_hex(Algorithm::Sha256, ext.ha1_sha256.as_str().as_bytes()),
+            _ => StoredHa1::from_hex(Algorithm::Md5, ext.ha1_md5.as_str().as_bytes()),
+        };
+        let Ok(stored) = stored else {
+            self.challenge(ctx, now, slot, msg, realm, false, auth);
+            return false;
+        };
+        let method = msg.method().map_or(&b""[..], |m| m.as_str().as_bytes());
+        if let Err(e) = verify(&creds, method, &stored, realm.as_bytes()) {
+            if e.status() == 403 {
+                self.finish_msg(ctx, now, slot, msg, 403, "Forbidden (bad credentials)");
+            } else {
+                self.challenge(ctx, now, slot, msg, realm, false, auth);
+            }
+            return false;
+        }
+        // A correct response to a nonce we did not issue, or one too old: stale (RFC 7616 §3.3).
+        if !self.nonce_valid(creds.nonce().raw().as_bytes(), now) {
+            self.challenge(ctx, now, slot, msg, realm, true, auth);
+            return false;
+        }
+        true
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn challenge<J: Storage>(
         &mut self,
         ctx: &mut Ctx<'_, J>,
@@ -721,6 +823,7 @@ impl Sip {
         msg: &Message<'_, '_>,
         realm: &str,
         stale: bool,
+        auth: Auth,
     ) {
         let nonce = self.next_token();
         if self.nonces.is_full() {
@@ -741,9 +844,13 @@ impl Sip {
         let n1 = p.write(&mut sha).unwrap_or(0);
         p.algorithm = Algorithm::Md5;
         let n2 = p.write(&mut md5).unwrap_or(0);
-        let extra: [(&str, &[u8]); 2] =
-            [("WWW-Authenticate", md5.get(..n2).unwrap_or(&[])), ("WWW-Authenticate", sha.get(..n1).unwrap_or(&[]))];
-        self.finish_extra(ctx, now, slot, msg, 401, "Unauthorized", &extra);
+        // RFC 3261 §22.3: a proxy challenges with 407 and Proxy-Authenticate.
+        let (code, reason, name) = match auth {
+            Auth::Registrar => (401, "Unauthorized", "WWW-Authenticate"),
+            Auth::Proxy => (407, "Proxy Authentication Required", "Proxy-Authenticate"),
+        };
+        let extra: [(&str, &[u8]); 2] = [(name, md5.get(..n2).unwrap_or(&[])), (name, sha.get(..n1).unwrap_or(&[]))];
+        self.finish_extra(ctx, now, slot, msg, code, reason, &extra);
     }
 
     fn nonce_valid(&self, nonce: &[u8], now: Instant) -> bool {
@@ -757,6 +864,9 @@ impl Sip {
         let dialled = uri.user.unwrap_or(&[]);
         let caller = msg.from().and_then(Result::ok).and_then(|f| f.uri.user).unwrap_or(&[]);
         let emergency = ctx.site.map_or_else(|| super::is_built_in_emergency(dialled), |s| s.is_emergency(dialled));
+        if !emergency && !self.caller_authenticated(ctx, now, slot, msg, caller) {
+            return;
+        }
         ctx.counters.calls_survival = ctx.counters.calls_survival.saturating_add(1);
         if let Some(c) = self.contexts.get_mut(slot).and_then(Option::as_mut) {
             c.info = Some(CallInfo {
@@ -787,7 +897,7 @@ impl Sip {
             let dest = SocketAddr::new(ip, trunk.port);
             let mut ruri: String<128> = String::new();
             let _ = write!(ruri, "sip:{}@{}:{}", core::str::from_utf8(dialled).unwrap_or(""), trunk.host, trunk.port);
-            if !self.fork_one(ctx, now, slot, msg, Some(ruri.as_bytes()), dest, true, false) {
+            if !self.fork_one(ctx, now, slot, msg, Some(ruri.as_bytes()), dest, true, false, false) {
                 self.reject(ctx, now, slot, msg, 503, "Service Unavailable (transaction table full)");
             }
             return;
@@ -832,7 +942,7 @@ impl Sip {
         }
         let mut started = 0;
         for (contact, dest) in &dests {
-            if self.fork_one(ctx, now, slot, msg, Some(contact.as_bytes()), *dest, true, false) {
+            if self.fork_one(ctx, now, slot, msg, Some(contact.as_bytes()), *dest, true, false, false) {
                 started += 1;
             }
         }
@@ -846,10 +956,43 @@ impl Sip {
         }
     }
 
+    /// Survival: an INVITE must come from an extension of the school that proves it with digest
+    /// credentials (407 challenge, RFC 3261 §22.3), against the HA1 the cloud synced — as the
+    /// cloud itself asks. Exempt: the fallback trunk (calls from the public network into the
+    /// school) and emergency numbers (the caller checks that first: a phone whose credentials
+    /// are stale must still reach 112). A challenged or refused INVITE is no call: nothing is
+    /// journaled for it. False when the request has been answered.
+    fn caller_authenticated<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        slot: usize,
+        msg: &Message<'_, '_>,
+        caller: &[u8],
+    ) -> bool {
+        let Some(site) = ctx.site else {
+            // Without a configuration there is nobody to call either: answered later as such.
+            return true;
+        };
+        let source = self.contexts.get(slot).and_then(Option::as_ref).map(|c| c.source);
+        let from_trunk = site.fallback_trunk.as_ref().is_some_and(|t| {
+            t.host.as_str().parse::<IpAddr>().is_ok_and(|ip| source == Some(SocketAddr::new(ip, t.port)))
+        });
+        if from_trunk {
+            return true;
+        }
+        let Some(ext) = site.extension(caller) else {
+            self.finish_msg(ctx, now, slot, msg, 403, "Forbidden (caller is no extension of this school)");
+            return false;
+        };
+        self.authenticate(ctx, now, slot, msg, ext, Auth::Proxy)
+    }
+
     /// Starts one branch to `dest` on the LAN: Request-URI rewritten to `ruri` (a contact, RFC
     /// 3261 §16.6 step 6), our Via (step 8), our Route removed (§16.4), Record-Route on a
     /// dialog-creating request (step 4). `from_cloud` marks our branch so that a stray 2xx
-    /// finds its way back to the uplink.
+    /// finds its way back to the uplink. `skip_route_set` removes every Route instead of only
+    /// ours (see [`Sip::route_dialog_past_cloud`]).
     #[allow(clippy::too_many_arguments)]
     fn fork_one<J: Storage>(
         &mut self,
@@ -861,12 +1004,16 @@ impl Sip {
         dest: SocketAddr,
         rr: bool,
         from_cloud: bool,
+        skip_route_set: bool,
     ) -> bool {
         let branch = self.branches.next_branch();
+        // A phone with an open TCP connection is reached on it (see the `lan` module).
+        let transport = if ctx.lan_streams.has(dest) { Transport::Tcp } else { Transport::Udp };
         let mut via: String<128> = String::new();
         let _ = write!(
             via,
-            "SIP/2.0/UDP {};branch={}{}",
+            "SIP/2.0/{} {};branch={}{}",
+            via_transport(transport),
             ctx.settings.lan_addr,
             branch.as_str(),
             if from_cloud { "c" } else { "l" }
@@ -877,7 +1024,9 @@ impl Sip {
         if let Some(u) = ruri {
             fwd = fwd.request_uri(u);
         }
-        if pops_our_route(msg, ctx.settings) {
+        if skip_route_set {
+            fwd = fwd.drop_routes();
+        } else if pops_our_route(msg, ctx.settings) {
             fwd = fwd.pop_route();
         }
         if rr && is_dialog_creating(msg) {
@@ -885,7 +1034,7 @@ impl Sip {
         }
         let Ok(n) = fwd.write(msg, &mut self.b) else { return false };
         let b = self.b;
-        match self.txns.start_client(now, dest, Transport::Udp, b.get(..n).unwrap_or(&[])) {
+        match self.txns.start_client(now, dest, transport, b.get(..n).unwrap_or(&[])) {
             Ok(h) => match self.contexts.get_mut(slot).and_then(Option::as_mut) {
                 Some(c) => c
                     .branches
@@ -1231,7 +1380,13 @@ impl Sip {
 
     /// An ACK for a 2xx (its own transaction, RFC 3261 §17.1.1.3), routed statelessly (§16.11)
     /// like any in-dialog request.
-    fn route_ack<J: Storage>(&mut self, ctx: &mut Ctx<'_, J>, from: Option<SocketAddr>, msg: &Message<'_, '_>) {
+    fn route_ack<J: Storage>(
+        &mut self,
+        ctx: &mut Ctx<'_, J>,
+        now: Instant,
+        from: Option<SocketAddr>,
+        msg: &Message<'_, '_>,
+    ) {
         let call_id = msg.call_id().unwrap_or(&[]);
         let local = self.calls.iter().any(|c| c.call_id.as_bytes() == call_id);
         let branch = self.branches.next_branch();
@@ -1241,7 +1396,6 @@ impl Sip {
         }
         let mut via: String<128> = String::new();
         let dest = if from.is_none() || local {
-            let _ = write!(via, "SIP/2.0/UDP {};branch={}", ctx.settings.lan_addr, branch.as_str());
             let Some(Ok(uri)) = msg.request_uri() else { return };
             match lan_target_any(ctx, &uri) {
                 Some(d) => Some(d),
@@ -1251,9 +1405,29 @@ impl Sip {
             let _ = write!(via, "SIP/2.0/TLS {};branch={}", ctx.settings.host, branch.as_str());
             None
         } else {
-            ctx.stats.sip_dropped = ctx.stats.sip_dropped.saturating_add(1);
-            return;
+            // The ACK of a call set up through the cloud: past the cloud to the phone, as
+            // `route_dialog_past_cloud` does for other in-dialog requests.
+            let target = match msg.request_uri() {
+                Some(Ok(uri)) => known_phone(ctx, &uri, now),
+                _ => None,
+            };
+            let Some(d) = target else {
+                ctx.stats.sip_dropped = ctx.stats.sip_dropped.saturating_add(1);
+                return;
+            };
+            fwd = Forward::new().decrement_max_forwards().drop_routes();
+            Some(d)
         };
+        if let Some(d) = dest {
+            let transport = if ctx.lan_streams.has(d) { Transport::Tcp } else { Transport::Udp };
+            let _ = write!(
+                via,
+                "SIP/2.0/{} {};branch={}",
+                via_transport(transport),
+                ctx.settings.lan_addr,
+                branch.as_str()
+            );
+        }
         fwd = fwd.push_via(via.as_bytes());
         if let Ok(n) = fwd.write(msg, &mut self.b) {
             queue_out(ctx.out, ctx.stats, dest, self.b.get(..n).unwrap_or(&[]));
@@ -1322,6 +1496,14 @@ fn reparse<'h, 'a>(bytes: &'a [u8], headers: &'h mut [Header<'a>]) -> Option<Mes
     }
 }
 
+/// The transport token of a Via the box writes towards the LAN (RFC 3261 §20.42).
+fn via_transport(t: Transport) -> &'static str {
+    match t {
+        Transport::Tcp => "TCP",
+        _ => "UDP",
+    }
+}
+
 /// Whether a request creates a dialog (RFC 3261 §12.1; RFC 6665 SUBSCRIBE, RFC 3515 REFER):
 /// outside a dialog (no To tag) and of a dialog-creating method.
 fn is_dialog_creating(msg: &Message<'_, '_>) -> bool {
@@ -1376,6 +1558,27 @@ fn lan_target<J: Storage>(ctx: &Ctx<'_, J>, uri: &Uri<'_>, now: Instant) -> Opti
     }
     let ip = uri.host.and_then(|h| h.ip())?;
     Some(SocketAddr::new(ip, uri.port.unwrap_or(5060)))
+}
+
+/// The phone of this school a Request-URI names, if the box knows it: a live binding whose
+/// Contact is that URI, or whose Contact or source address has the URI's IP address and port.
+/// Unlike [`lan_target`], a bare address the box has no binding for is no phone of the school.
+fn known_phone<J: Storage>(ctx: &Ctx<'_, J>, uri: &Uri<'_>, now: Instant) -> Option<SocketAddr> {
+    if let Some(b) = ctx.bindings.by_contact(uri.raw, now) {
+        return Some(b.source);
+    }
+    let ip = uri.host.and_then(|h| h.ip())?;
+    let target = SocketAddr::new(ip, uri.port.unwrap_or(5060));
+    ctx.bindings
+        .iter()
+        .filter(|b| b.expires > now)
+        .find(|b| {
+            b.source == target
+                || Uri::parse(b.contact.as_bytes())
+                    .ok()
+                    .is_some_and(|c| c.host.and_then(|h| h.ip()) == Some(ip) && c.port.unwrap_or(5060) == target.port())
+        })
+        .map(|b| b.source)
 }
 
 fn lan_target_any<J: Storage>(ctx: &Ctx<'_, J>, uri: &Uri<'_>) -> Option<SocketAddr> {

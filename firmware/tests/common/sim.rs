@@ -81,6 +81,17 @@ pub struct Phone {
     pub inbox: Vec<Vec<u8>>,
     /// INVITEs ringing, by Call-ID: (invite bytes, to-tag).
     ringing: HashMap<String, (Vec<u8>, String)>,
+    /// The password the phone answers a 407 to its INVITE with (`pw<ext>`, the school's, unless
+    /// a test sets another); `None`: it does not answer challenges.
+    pub password: Option<String>,
+    /// INVITEs this phone sent, by Call-ID (to answer a challenge with).
+    sent_invites: HashMap<String, Vec<u8>>,
+    /// Whether the phone talks to the box over a TCP connection (see [`Sim::add_tcp_phone`]).
+    pub tcp: bool,
+    /// SIP messages the phone received over its TCP connection.
+    pub over_tcp: usize,
+    /// Keepalive pongs (CRLF) it received there.
+    pub tcp_pongs: usize,
 }
 
 impl Phone {
@@ -107,6 +118,11 @@ impl Phone {
 
 enum Delivery {
     Lan { from: SocketAddr, bytes: Vec<u8> },
+    Stream { from: SocketAddr, bytes: Vec<u8> },
+    StreamOpen { from: SocketAddr },
+    StreamClose { from: SocketAddr },
+    StreamRaw { from: SocketAddr, bytes: Vec<u8> },
+    ToPhoneStream { to: SocketAddr, bytes: Vec<u8> },
     Uplink(Vec<u8>),
     Control(CloudMessage),
     ToPhone { to: SocketAddr, bytes: Vec<u8> },
@@ -146,6 +162,8 @@ pub struct Sim {
     pub phones: Vec<Phone>,
     pub cloud: Cloud,
     pub events: Vec<Event>,
+    /// TCP connections the box refused.
+    pub refused_streams: Vec<SocketAddr>,
     queue: Vec<(Instant, u64, Delivery)>,
     seq: u64,
 }
@@ -171,6 +189,7 @@ impl Sim {
             phones: Vec::new(),
             cloud: Cloud { answers_sip: true, acks_records: true, ..Cloud::default() },
             events: Vec::new(),
+            refused_streams: Vec::new(),
             queue: Vec::new(),
             seq: 0,
         }
@@ -188,7 +207,34 @@ impl Sim {
     }
 
     pub fn add_phone(&mut self, ext: u32, answer: Answer) {
-        self.phones.push(Phone { ext, addr: phone_addr(ext), answer, inbox: Vec::new(), ringing: HashMap::new() });
+        self.phones.push(Phone {
+            ext,
+            addr: phone_addr(ext),
+            answer,
+            inbox: Vec::new(),
+            ringing: HashMap::new(),
+            password: Some(format!("pw{ext}")),
+            sent_invites: HashMap::new(),
+            tcp: false,
+            over_tcp: 0,
+            tcp_pongs: 0,
+        });
+    }
+
+    /// A phone that opens a TCP connection to the box and sends everything on it, each message
+    /// in two pieces (so that the box must put them together).
+    pub fn add_tcp_phone(&mut self, ext: u32, answer: Answer) {
+        self.add_phone(ext, answer);
+        self.phone_mut(ext).tcp = true;
+        let from = self.phone(ext).addr;
+        self.schedule(self.now, Delivery::StreamOpen { from });
+    }
+
+    /// The phone's TCP connection closes; the phone goes on over UDP.
+    pub fn close_tcp(&mut self, ext: u32) {
+        self.phone_mut(ext).tcp = false;
+        let from = self.phone(ext).addr;
+        self.schedule(self.now, Delivery::StreamClose { from });
     }
 
     pub fn phone(&self, ext: u32) -> &Phone {
@@ -207,7 +253,29 @@ impl Sim {
     /// A phone sends `bytes` to the box.
     pub fn phone_sends(&mut self, ext: u32, bytes: Vec<u8>) {
         let from = self.phone(ext).addr;
-        self.schedule(self.now + self.lan_delay, Delivery::Lan { from, bytes });
+        if self.phone(ext).tcp {
+            let bytes = text(&bytes).replacen("SIP/2.0/UDP ", "SIP/2.0/TCP ", 1).into_bytes();
+            self.schedule(self.now + self.lan_delay, Delivery::Stream { from, bytes });
+        } else {
+            self.schedule(self.now + self.lan_delay, Delivery::Lan { from, bytes });
+        }
+    }
+
+    /// Raw bytes on a phone's TCP connection (not split).
+    pub fn stream_sends(&mut self, ext: u32, bytes: Vec<u8>) {
+        let from = self.phone(ext).addr;
+        self.schedule(self.now + self.lan_delay, Delivery::StreamRaw { from, bytes });
+    }
+
+    /// What a phone at `from` sends: on its TCP connection if it has one, else a datagram.
+    fn send_from(&mut self, from: SocketAddr, bytes: Vec<u8>) {
+        match self.phones.iter().find(|p| p.addr == from) {
+            Some(p) if p.tcp => {
+                let ext = p.ext;
+                self.phone_sends(ext, bytes);
+            }
+            _ => self.lan_sends(from, bytes),
+        }
     }
 
     /// Raw datagram from any LAN address.
@@ -233,6 +301,9 @@ impl Sim {
             let (at, d) = match t {
                 Transmit::Lan { to, bytes } => {
                     (self.now + self.lan_delay, Delivery::ToPhone { to, bytes: bytes.to_vec() })
+                }
+                Transmit::LanStream { to, bytes } => {
+                    (self.now + self.lan_delay, Delivery::ToPhoneStream { to, bytes: bytes.to_vec() })
                 }
                 Transmit::Uplink { bytes } => {
                     if !self.link_up {
@@ -287,6 +358,28 @@ impl Sim {
         let now = self.now;
         match d {
             Delivery::Lan { from, bytes } => self.gw.handle_lan_datagram(now, from, &bytes),
+            Delivery::Stream { from, bytes } => {
+                let (a, b) = bytes.split_at(bytes.len() / 2);
+                self.gw.handle_lan_stream_bytes(now, from, a);
+                self.gw.handle_lan_stream_bytes(now, from, b);
+            }
+            Delivery::StreamRaw { from, bytes } => self.gw.handle_lan_stream_bytes(now, from, &bytes),
+            Delivery::StreamOpen { from } => {
+                if self.gw.handle_lan_stream_opened(now, from).is_err() {
+                    self.refused_streams.push(from);
+                }
+            }
+            Delivery::StreamClose { from } => self.gw.handle_lan_stream_closed(now, from),
+            Delivery::ToPhoneStream { to, bytes } => {
+                let Some(p) = self.phones.iter_mut().find(|p| p.addr == to) else { return };
+                // A keepalive pong is no SIP message.
+                if bytes == b"\r\n" {
+                    p.tcp_pongs += 1;
+                } else {
+                    p.over_tcp += 1;
+                    self.phone_receives(to, bytes);
+                }
+            }
             Delivery::Uplink(bytes) => {
                 if self.link_up {
                     self.gw.handle_uplink_bytes(now, &bytes)
@@ -318,6 +411,11 @@ impl Sim {
         let Some(idx) = self.phones.iter().position(|p| p.addr == to) else { return };
         self.phones[idx].inbox.push(bytes.clone());
         if bytes.starts_with(b"SIP/2.0") {
+            let code = status_of(&bytes).unwrap_or(0);
+            let to_invite = msg(&bytes, |m| m.cseq().and_then(Result::ok).is_some_and(|c| c.method == Method::Invite));
+            if code >= 300 && to_invite {
+                self.phone_acks_failure(idx, &bytes);
+            }
             return;
         }
         let method = msg(&bytes, |m| m.method().map(|m| m.as_str().to_string())).unwrap_or_default();
@@ -331,11 +429,11 @@ impl Sim {
                 match self.phones[idx].answer {
                     Answer::Busy => {
                         let r = respond(&bytes, 486, "Busy Here", Some(&tag), &[]);
-                        self.lan_sends(from, r);
+                        self.send_from(from, r);
                     }
                     a => {
                         let r = respond(&bytes, 180, "Ringing", Some(&tag), &[("Contact", contact.as_bytes())]);
-                        self.lan_sends(from, r);
+                        self.send_from(from, r);
                         self.phones[idx].ringing.insert(call_id.clone(), (bytes.clone(), tag));
                         if let Answer::After(d) = a {
                             let at = self.now + d;
@@ -346,18 +444,89 @@ impl Sim {
             }
             "CANCEL" => {
                 let r = respond(&bytes, 200, "OK", None, &[]);
-                self.lan_sends(from, r);
+                self.send_from(from, r);
                 if let Some((inv, tag)) = self.phones[idx].ringing.remove(&call_id) {
                     let r = respond(&inv, 487, "Request Terminated", Some(&tag), &[]);
-                    self.lan_sends(from, r);
+                    self.send_from(from, r);
                 }
             }
             "BYE" | "OPTIONS" => {
                 let r = respond(&bytes, 200, "OK", None, &[]);
-                self.lan_sends(from, r);
+                self.send_from(from, r);
             }
             _ => {}
         }
+    }
+
+    /// A final non-2xx to an INVITE this phone sent: ACK it (RFC 3261 §17.1.1.3: same branch);
+    /// a 407 to the first INVITE (CSeq 1) is answered by sending the INVITE again with
+    /// Proxy-Authorization (§22.3), CSeq 2, a new branch.
+    fn phone_acks_failure(&mut self, idx: usize, resp: &[u8]) {
+        let code = status_of(resp).unwrap_or(0);
+        let (call_id, cseq, to, via, proxy_auth) = msg(resp, |m| {
+            let www =
+                m.headers_of(HeaderKind::ProxyAuthenticate).map(|h| h.value.to_vec()).find(|v| text(v).contains("MD5"));
+            (
+                text(m.call_id().unwrap_or(&[])),
+                m.cseq().unwrap().unwrap().seq,
+                m.value(HeaderKind::To).unwrap().to_vec(),
+                m.value(HeaderKind::Via).unwrap().to_vec(),
+                www,
+            )
+        });
+        let Some(invite) = self.phones[idx].sent_invites.get(&call_id).cloned() else { return };
+        let from = self.phones[idx].addr;
+        let ack = msg(&invite, |m| {
+            let mut out = vec![0u8; 2048];
+            let mut w = Writer::new(&mut out);
+            w.request_line(Method::Ack, m.request_uri().unwrap().unwrap().raw);
+            // The response carries the phone's own Via: the branch of the INVITE it answers.
+            w.header("Via", &via);
+            w.header("Max-Forwards", b"70");
+            w.header("From", m.value(HeaderKind::From).unwrap());
+            w.header("To", &to);
+            w.header("Call-ID", m.call_id().unwrap());
+            w.header("CSeq", format!("{cseq} ACK").as_bytes());
+            let n = w.finish(&[]).unwrap();
+            out.truncate(n);
+            out
+        });
+        self.send_from(from, ack);
+        let (Some(password), Some(challenge), 1, 407) = (self.phones[idx].password.clone(), proxy_auth, cseq, code)
+        else {
+            return;
+        };
+        let challenge = Challenge::parse(&challenge).unwrap();
+        let user = self.phones[idx].ext.to_string();
+        let retry = msg(&invite, |m| {
+            let uri = text(m.request_uri().unwrap().unwrap().raw);
+            let mut auth = [0u8; 512];
+            let n = CredentialsParams {
+                username: &user,
+                secret: Secret::Password(password.as_bytes()),
+                method: "INVITE",
+                uri: &uri,
+                cnonce: "c0ffee",
+                nc: 1,
+            }
+            .write(&challenge, &mut auth)
+            .unwrap();
+            let mut out = vec![0u8; 4096];
+            let mut w = Writer::new(&mut out);
+            w.request_line(Method::Invite, uri.as_bytes());
+            w.header("Via", format!("SIP/2.0/UDP {from};branch=z9hG4bKi{call_id}a2;rport").as_bytes());
+            for h in m.headers {
+                if !matches!(h.kind, HeaderKind::Via | HeaderKind::CSeq | HeaderKind::ContentLength) {
+                    w.header(h.kind.canonical().unwrap_or("X-Unknown"), h.value);
+                }
+            }
+            w.header("CSeq", b"2 INVITE");
+            w.header("Proxy-Authorization", &auth[..n]);
+            let n = w.finish(m.body).unwrap();
+            out.truncate(n);
+            out
+        });
+        self.send_from(from, retry);
     }
 
     fn phone_answers(&mut self, phone: SocketAddr, call_id: &str) {
@@ -365,7 +534,7 @@ impl Sim {
         let Some((inv, tag)) = self.phones[idx].ringing.remove(call_id) else { return };
         let contact = format!("<{}>", self.phones[idx].contact());
         let r = respond(&inv, 200, "OK", Some(&tag), &[("Contact", contact.as_bytes())]);
-        self.lan_sends(phone, r);
+        self.send_from(phone, r);
     }
 
     // --- The test cloud -------------------------------------------------------------------
@@ -608,11 +777,23 @@ impl Sim {
     /// `from` calls `to`; returns the Call-ID.
     pub fn call(&mut self, from: u32, to: &str, call_id: &str) {
         let req = invite_request(self.phone(from), to, call_id);
+        self.phone_mut(from).sent_invites.insert(call_id.to_owned(), req.clone());
         self.phone_sends(from, req);
     }
 
-    /// The final responses the caller got for a Call-ID.
+    /// The final responses the caller got for a Call-ID, except the 407 challenge its phone
+    /// answered (see [`Sim::challenges_for`]).
     pub fn finals_for(&self, ext: u32, call_id: &str) -> Vec<u16> {
+        let answered_challenge = self.phone(ext).password.is_some();
+        self.finals_with_challenges(ext, call_id).into_iter().filter(|c| !(answered_challenge && *c == 407)).collect()
+    }
+
+    /// How many 407 challenges (retransmissions counted once) the caller got for a Call-ID.
+    pub fn challenges_for(&self, ext: u32, call_id: &str) -> usize {
+        self.finals_with_challenges(ext, call_id).iter().filter(|c| **c == 407).count()
+    }
+
+    fn finals_with_challenges(&self, ext: u32, call_id: &str) -> Vec<u16> {
         self.phone(ext)
             .responses()
             .filter(|r| {
@@ -745,8 +926,40 @@ pub fn in_dialog_request(p: &Phone, ok: &[u8], method: &str, cseq: u32) -> Vec<u
         w.header("From", m.value(HeaderKind::From).unwrap());
         w.header("To", m.value(HeaderKind::To).unwrap());
         w.header("Call-ID", m.call_id().unwrap());
-        let cs = if method == "ACK" { 1 } else { cseq };
-        w.header("CSeq", format!("{cs} {method}").as_bytes());
+        w.header("CSeq", format!("{cseq} {method}").as_bytes());
+        let n = w.finish(&[]).unwrap();
+        out.truncate(n);
+        out
+    })
+}
+
+/// An in-dialog request of the callee, from the INVITE it received: Request-URI = the caller's
+/// Contact, Route = the Record-Route set in order (RFC 3261 §12.1.1), From and To swapped, the
+/// callee's tag as the sim's phones choose it (`t<ext>`).
+pub fn callee_request(p: &Phone, invite: &[u8], method: &str, cseq: u32) -> Vec<u8> {
+    msg(invite, |m| {
+        let target = m.contacts().flatten().find_map(|c| match c {
+            carillon_protocol::Contact::Addr(a) => Some(text(a.uri.raw)),
+            _ => None,
+        });
+        let routes: Vec<String> = m.record_routes().flatten().map(|r| format!("<{}>", text(r.uri.raw))).collect();
+        let mut out = vec![0u8; 4096];
+        let mut w = Writer::new(&mut out);
+        w.request_line(Method::parse(method.as_bytes()).unwrap(), target.unwrap().as_bytes());
+        w.header(
+            "Via",
+            format!("SIP/2.0/UDP {};branch=z9hG4bKu{method}{cseq}{};rport", p.addr, text(m.call_id().unwrap()))
+                .as_bytes(),
+        );
+        w.header("Max-Forwards", b"70");
+        for r in &routes {
+            w.header("Route", r.as_bytes());
+        }
+        let to = text(m.value(HeaderKind::To).unwrap());
+        w.header("From", format!("{to};tag=t{}", p.ext).as_bytes());
+        w.header("To", m.value(HeaderKind::From).unwrap());
+        w.header("Call-ID", m.call_id().unwrap());
+        w.header("CSeq", format!("{cseq} {method}").as_bytes());
         let n = w.finish(&[]).unwrap();
         out.truncate(n);
         out

@@ -56,6 +56,18 @@ fn media_port() -> u16 {
     panic!("no four free UDP ports for SIPp's media in 20000..32000");
 }
 
+/// A LAN address for the box: a port free for UDP and TCP both (the box listens on both).
+pub fn free_lan() -> SocketAddr {
+    for _ in 0..100 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = udp.local_addr().unwrap();
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+    panic!("no port free for both UDP and TCP on 127.0.0.1");
+}
+
 pub fn free_tcp() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
@@ -159,6 +171,7 @@ pub struct Account {
 /// SIP usernames equal to the numbers).
 pub struct TestCloud {
     pub store: Store,
+    pub site_id: i64,
     pub sip: SipServer,
     pub cert: PathBuf,
     pub accounts: Vec<Account>,
@@ -202,7 +215,7 @@ impl TestCloud {
             ..SipConfig::default()
         };
         let sip = SipServer::start(store.clone(), cfg, Arc::new(SystemClock)).await.unwrap();
-        TestCloud { store, sip, cert, accounts }
+        TestCloud { store, site_id: site.id, sip, cert, accounts }
     }
 
     pub fn account(&self, number: &str) -> Account {
@@ -260,37 +273,57 @@ impl TestCloud {
     }
 }
 
-/// A TCP relay from a local port to `target`; [`Relay::cut`] closes the port and every
-/// connection through it (the school's internet link fails).
+/// A TCP relay from a local port to `target`: the school's internet link. [`Relay::cut`]
+/// closes every connection through it and refuses new ones (they are accepted and closed at
+/// once), [`Relay::restore`] lets them through again, on the same port.
 pub struct Relay {
     pub addr: SocketAddr,
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    open: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
 }
 
 impl Relay {
     pub async fn start(target: SocketAddr) -> Relay {
+        use std::sync::atomic::{AtomicBool, Ordering};
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
-        let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
-        let t2 = tasks.clone();
+        let open = Arc::new(AtomicBool::new(true));
+        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
+        let (open2, conns2) = (open.clone(), conns.clone());
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = l.accept().await {
+                if !open2.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
                 let conn = tokio::spawn(async move {
                     if let Ok(mut out) = TcpStream::connect(target).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
                     }
                 });
-                t2.lock().unwrap().push(conn);
+                conns2.lock().unwrap().push(conn);
             }
         });
-        tasks.lock().unwrap().push(accept);
-        Relay { addr, tasks }
+        Relay { addr, open, conns, accept }
     }
 
     pub fn cut(&self) {
-        for t in self.tasks.lock().unwrap().drain(..) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for t in self.conns.lock().unwrap().drain(..) {
             t.abort();
         }
+    }
+
+    pub fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
     }
 }
 
@@ -412,12 +445,85 @@ pub async fn register(lan: SocketAddr, acc: &Account, port: u16) -> i32 {
         .await
 }
 
-/// 201 calls `callee` (answering with SIPp on `callee_port`) through the box; both exit codes.
-pub async fn call(lan: SocketAddr, callee_port: u16, callee: &str) -> (i32, i32) {
+/// 201 (`caller`, answering the 407 with its password) calls `callee` (answering with SIPp on
+/// `callee_port`) through the box; both exit codes.
+pub async fn call(lan: SocketAddr, caller: &Account, callee_port: u16, callee: &str) -> (i32, i32) {
     let uas = Sipp::start(&format!("uas-{callee}"), &scenario("uas_answer.xml"), None, callee_port, &[]);
     udp_listening(&format!("uas-{callee}"), callee_port, Duration::from_secs(5)).await;
-    let uac = Sipp::start("uac-201", &scenario("uac_call.xml"), Some(lan), free_port(), &["-s", callee]);
+    let args = ["-s", callee, "-au", &caller.number, "-ap", &caller.password, "-d", "300"];
+    let uac = Sipp::start("uac-201", &scenario("uac_call.xml"), Some(lan), free_port(), &args);
     let a = uac.wait(Duration::from_secs(25)).await;
     let b = uas.wait(Duration::from_secs(10)).await;
     (a, b)
+}
+
+/// The box enrolled with the real cloud: its SIP flow to the cloud's SIP server and its control
+/// link to the cloud's box link (TLS, pinned certificate), each through a [`Relay`] (the
+/// school's internet link), online with the school's configuration applied.
+pub struct OnlineRig {
+    pub dir: PathBuf,
+    pub cloud: TestCloud,
+    pub link: carillon_cloud::boxlink::BoxLink,
+    pub sip_relay: Relay,
+    pub control_relay: Relay,
+    pub bx: BoxProc,
+    pub lan: SocketAddr,
+    pub box_id: i64,
+}
+
+impl OnlineRig {
+    pub async fn start(name: &str) -> OnlineRig {
+        use carillon_cloud::boxlink::{BoxLink, BoxLinkConfig, BoxLinkTls};
+        use carillon_cloud::sip::Clock as _;
+        let dir = tempdir(name);
+        let cloud = TestCloud::start(&dir).await;
+        let link_cfg = BoxLinkConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: Some(BoxLinkTls { cert: cloud.cert.clone(), key: dir.join("cloud.key") }),
+            config_poll_ms: 200,
+            ..BoxLinkConfig::default()
+        };
+        let link = BoxLink::start(cloud.store.clone(), Some(cloud.sip.handle()), link_cfg, Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let now = SystemClock.unix_now();
+        let issued = cloud
+            .store
+            .create_box(
+                cloud.site_id,
+                &carillon_cloud::model::NewBox { name: "Box 7".into(), enrollment_ttl_secs: None },
+                3600,
+                now,
+            )
+            .await
+            .unwrap();
+        let sip_relay = Relay::start(cloud.sip.tls_addr().unwrap()).await;
+        let control_relay = Relay::start(link.local_addr()).await;
+        let lan = free_lan();
+        let toml = box_toml(&dir.join("state"), lan, sip_relay.addr, control_relay.addr, Some(&cloud.cert))
+            .replace("tok-123", &issued.enrollment_token);
+        let bx = BoxProc::start(&dir, &toml, 0);
+        bx.wait_log("configuration applied and stored", 1, Duration::from_secs(20)).await;
+        bx.wait_log("to=Online", 1, Duration::from_secs(20)).await;
+        OnlineRig { dir, cloud, link, sip_relay, control_relay, bx, lan, box_id: issued.box_info.id }
+    }
+
+    /// The internet link fails (both connections).
+    pub fn cut(&self) {
+        self.sip_relay.cut();
+        self.control_relay.cut();
+    }
+
+    /// The internet link returns.
+    pub fn restore(&self) {
+        self.sip_relay.restore();
+        self.control_relay.restore();
+    }
+
+    /// Stops the box (SIGTERM, exit 0 expected) and the cloud.
+    pub async fn stop(mut self) {
+        assert_eq!(self.bx.terminate(Duration::from_secs(10)).await, Some(0));
+        self.link.shutdown().await;
+        self.cloud.sip.shutdown();
+    }
 }

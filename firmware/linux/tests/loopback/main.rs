@@ -7,6 +7,9 @@
 mod common;
 
 mod a_bad_configuration_exits_non_zero_with_a_clear_error;
+mod a_call_up_before_the_cut_can_still_be_hung_up;
+mod phones_on_tcp_register_and_call_through_the_box;
 mod phones_register_through_the_box_and_the_cloud_learns_them;
+mod recovery_against_the_real_cloud_hands_bindings_back_and_uploads_records_once;
 mod survival_after_uplink_loss_and_after_kill_9;
 mod the_control_link_enrolls_authenticates_and_applies_config;

@@ -2,7 +2,6 @@
 //! SIPp phones register through it with the cloud's digest, and the cloud's location service
 //! holds their bindings with the box's `Path`. Then SIGTERM stops the box cleanly.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use carillon_cloud::sip::{Clock, SystemClock};
@@ -16,7 +15,7 @@ async fn phones_register_through_the_box_and_the_cloud_learns_them() {
     }
     let dir = tempdir("online");
     let cloud = TestCloud::start(&dir).await;
-    let lan: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let lan = free_lan();
     let toml = box_toml(&dir.join("state"), lan, cloud.sip.tls_addr().unwrap(), free_tcp(), Some(&cloud.cert));
     let mut bx = BoxProc::start(&dir, &toml, 0);
     bx.wait_log("uplink connected", 1, Duration::from_secs(10)).await;

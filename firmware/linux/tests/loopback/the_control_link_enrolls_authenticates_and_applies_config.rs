@@ -3,7 +3,6 @@
 //! received is stored in the state directory; the box reconnects with `Hello`,
 //! `Authenticate`; a configuration pushed over the link is applied, stored and acknowledged.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use carillon_protocol::control::*;
@@ -46,7 +45,7 @@ async fn the_control_link_enrolls_authenticates_and_applies_config() {
     let control = listener.local_addr().unwrap();
 
     let state = dir.join("state");
-    let lan: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let lan = free_lan();
     let toml = box_toml(&state, lan, free_tcp(), control, Some(&cert));
     let mut bx = BoxProc::start(&dir, &toml, 0);
 
