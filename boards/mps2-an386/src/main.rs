@@ -8,8 +8,10 @@
 //! from the configuration found in STORE (written there by a loader before boot, or saved by
 //! an earlier run).
 //!
-//! Every [`REPORT_EVERY`] it logs the stack's high-water mark (the stack is painted at reset,
-//! cortex-m-rt's `paint-stack`) and the gateway's table use, for the size report.
+//! Every [`REPORT_EVERY`] it logs the stack's high-water marks for the size report: the stack
+//! is painted at reset (cortex-m-rt's `paint-stack`); the mark reached by the end of boot is
+//! kept, the region below the stack pointer painted again, and from then on the mark of
+//! running (serving phones) is measured apart from the one-time cost of booting.
 #![no_std]
 #![no_main]
 
@@ -20,9 +22,9 @@ mod time_driver;
 use core::cell::RefCell;
 use core::net::{Ipv4Addr, SocketAddr};
 
-use carillon_embassy::flash::{FlashJournal, Partition, RamFlash, SlotConfigStore};
+use carillon_embassy::flash::{FlashJournal, Partition, PartitionError, RamFlash, RamFlashError, SlotConfigStore};
 use carillon_embassy::lan::LanBuffers;
-use carillon_firmware::gateway::{Gateway, Settings, Timing};
+use carillon_firmware::gateway::{BootError, Gateway, Settings, Timing};
 use carillon_protocol::control::BoxId;
 use cortex_m::peripheral::NVIC;
 use cortex_m_rt::exception;
@@ -73,7 +75,9 @@ extern "C" {
 
 static NET: StaticCell<StackResources<4>> = StaticCell::new();
 static FLASH: StaticCell<RefCell<StoreFlash>> = StaticCell::new();
-static GATEWAY: StaticCell<BoardGateway> = StaticCell::new();
+/// The gateway, built in its static (`init_with` lets the compiler construct it in place
+/// rather than on the stack and then copy it: it is most of the RAM).
+static GATEWAY: StaticCell<Result<BoardGateway, BootError<PartitionError<RamFlashError>>>> = StaticCell::new();
 static LAN_BUFFERS: StaticCell<LanBuffers> = StaticCell::new();
 
 #[embassy_executor::main]
@@ -114,28 +118,39 @@ async fn main(spawner: Spawner) {
     let Some(ip) = stack.config_v4() else { halt(format_args!("no IPv4 configuration")) };
     log::info!("LAN address {}", ip.address);
 
+    let gateway = build_gateway(&mac, ip.address.address(), seed);
+    match gateway.site() {
+        Some(site) => log::info!("configuration v{} with {} extensions", site.version, site.extensions.len()),
+        None => log::warn!("no configuration stored: phones are refused until the cloud sends one"),
+    }
+    let boot_mark = stack_high_water();
+    repaint_stack();
+    spawner.spawn(report_task(boot_mark).expect("one report task"));
+    carillon_embassy::lan::run(stack, gateway, SIP_PORT, LAN_BUFFERS.init(LanBuffers::new())).await
+}
+
+/// Opens the journal and the configuration in STORE and builds the gateway in its static.
+/// Not inlined: its frame (the core builds its state by value) then lives on the stack only
+/// during boot, not under every later poll of the main task.
+#[inline(never)]
+fn build_gateway(mac: &[u8; 6], ip: Ipv4Addr, seed: u64) -> &'static mut BoardGateway {
     let flash = FLASH.init(RefCell::new(RamFlash::new(store_region())));
     let journal = FlashJournal(Partition::new(flash, JOURNAL_AT, JOURNAL_LEN));
     let config = SlotConfigStore::new(Partition::new(flash, CONFIG_AT, CONFIG_LEN));
     let settings = Settings {
         box_id: BoxId(u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]])),
         host: heapless::String::try_from("box.carillon.invalid").unwrap_or_default(),
-        lan_addr: SocketAddr::new(ip.address.address().into(), SIP_PORT),
+        lan_addr: SocketAddr::new(ip.into(), SIP_PORT),
         // Stands for the uplink flow in the transaction layer; never sent to.
         uplink_peer: SocketAddr::new(Ipv4Addr::new(192, 0, 2, 1).into(), 5061),
         timing: Timing::DEFAULT,
         seed,
     };
-    let gateway = match Gateway::new(settings, journal, config, carillon_embassy::time::now()) {
-        Ok(g) => GATEWAY.init(g),
+    let booted = carillon_embassy::time::now();
+    match GATEWAY.init_with(|| Gateway::new(settings, journal, config, booted)) {
+        Ok(g) => g,
         Err(e) => halt(format_args!("gateway: {e:?}")),
-    };
-    match gateway.site() {
-        Some(site) => log::info!("configuration v{} with {} extensions", site.version, site.extensions.len()),
-        None => log::warn!("no configuration stored: phones are refused until the cloud sends one"),
     }
-    spawner.spawn(report_task().expect("one report task"));
-    carillon_embassy::lan::run(stack, gateway, SIP_PORT, LAN_BUFFERS.init(LanBuffers::new())).await
 }
 
 #[embassy_executor::task]
@@ -144,17 +159,37 @@ async fn net_task(mut runner: Runner<'static, Lan9118>) -> ! {
 }
 
 #[embassy_executor::task]
-async fn report_task() -> ! {
+async fn report_task(boot_mark: usize) -> ! {
     loop {
-        log::info!("stack high-water mark: {} bytes", stack_high_water());
+        log::info!("stack high-water mark: boot {boot_mark} bytes, running {} bytes", stack_high_water());
         Timer::after(REPORT_EVERY).await;
     }
+}
+
+const PAINT: u32 = 0xCCCC_CCCC;
+/// Room left unpainted below the stack pointer (the interrupt handlers' frames).
+const REPAINT_MARGIN: usize = 1024;
+
+/// Paints the stack again from its bottom to just below the current stack pointer, with
+/// interrupts off (their frames go below the stack pointer).
+fn repaint_stack() {
+    critical_section::with(|_| {
+        let sp = cortex_m::register::msp::read() as usize - REPAINT_MARGIN;
+        // SAFETY: the words from `_stack_end` up to below the stack pointer hold no live data
+        // (the stack grows down; interrupts are off, so no handler frame lives there).
+        unsafe {
+            let mut p = (&raw const _stack_end).cast_mut();
+            while (p as usize) < sp {
+                core::ptr::write_volatile(p, PAINT);
+                p = p.add(1);
+            }
+        }
+    });
 }
 
 /// Bytes of stack ever used: the painted region (`_stack_end` up to `_stack_start`, painted
 /// at reset) is scanned from its bottom for the first word that is no longer paint.
 fn stack_high_water() -> usize {
-    const PAINT: u32 = 0xCCCC_CCCC;
     // SAFETY: the linker's symbols bound the stack region; reading it word by word is sound
     // (words below the stack pointer are not in use, words above are plain memory).
     unsafe {
