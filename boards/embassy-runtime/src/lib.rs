@@ -6,11 +6,14 @@
 //!   over a RAM region where the board has none, as QEMU's mps2);
 //! - [`lan`] (feature `net`): the run loop on embassy-net — the SIP port on the school LAN into
 //!   the core, timers from embassy-time, the drain rule of the core's docs;
-//! - [`time`] (feature `net`): the one conversion file between embassy-time and the core's clock.
+//! - [`time`] (feature `net`): the one conversion file between embassy-time and the core's clock;
+//! - [`stack`] (feature `cortex-m`): the stack's high-water mark, for the size report.
 #![no_std]
 
 pub mod flash;
 #[cfg(feature = "net")]
 pub mod lan;
+#[cfg(feature = "cortex-m")]
+pub mod stack;
 #[cfg(feature = "net")]
 pub mod time;

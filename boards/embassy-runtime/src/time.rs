@@ -16,7 +16,6 @@ pub fn to_core(t: embassy_time::Instant) -> Instant {
 /// A deadline of the core in embassy-time's clock (rounded up to the next tick, so that a timer
 /// never fires before the core's deadline).
 pub fn to_embassy(t: Instant) -> embassy_time::Instant {
-    let us = t.as_micros();
-    let tick_us = 1_000_000 / embassy_time::TICK_HZ;
-    embassy_time::Instant::from_micros(us.div_ceil(tick_us.max(1)).saturating_mul(tick_us.max(1)))
+    let ticks = (u128::from(t.as_micros()) * u128::from(embassy_time::TICK_HZ)).div_ceil(1_000_000);
+    embassy_time::Instant::from_ticks(u64::try_from(ticks).unwrap_or(u64::MAX))
 }

@@ -69,8 +69,6 @@ unsafe impl cortex_m::interrupt::InterruptNumber for Irq {
 extern "C" {
     static mut _store_start: u8;
     static _store_end: u8;
-    static _stack_start: u32;
-    static _stack_end: u32;
 }
 
 static NET: StaticCell<StackResources<4>> = StaticCell::new();
@@ -123,8 +121,8 @@ async fn main(spawner: Spawner) {
         Some(site) => log::info!("configuration v{} with {} extensions", site.version, site.extensions.len()),
         None => log::warn!("no configuration stored: phones are refused until the cloud sends one"),
     }
-    let boot_mark = stack_high_water();
-    repaint_stack();
+    let boot_mark = carillon_embassy::stack::high_water();
+    carillon_embassy::stack::repaint();
     spawner.spawn(report_task(boot_mark).expect("one report task"));
     carillon_embassy::lan::run(stack, gateway, SIP_PORT, LAN_BUFFERS.init(LanBuffers::new())).await
 }
@@ -161,44 +159,11 @@ async fn net_task(mut runner: Runner<'static, Lan9118>) -> ! {
 #[embassy_executor::task]
 async fn report_task(boot_mark: usize) -> ! {
     loop {
-        log::info!("stack high-water mark: boot {boot_mark} bytes, running {} bytes", stack_high_water());
+        log::info!(
+            "stack high-water mark: boot {boot_mark} bytes, running {} bytes",
+            carillon_embassy::stack::high_water()
+        );
         Timer::after(REPORT_EVERY).await;
-    }
-}
-
-const PAINT: u32 = 0xCCCC_CCCC;
-/// Room left unpainted below the stack pointer (the interrupt handlers' frames).
-const REPAINT_MARGIN: usize = 1024;
-
-/// Paints the stack again from its bottom to just below the current stack pointer, with
-/// interrupts off (their frames go below the stack pointer).
-fn repaint_stack() {
-    critical_section::with(|_| {
-        let sp = cortex_m::register::msp::read() as usize - REPAINT_MARGIN;
-        // SAFETY: the words from `_stack_end` up to below the stack pointer hold no live data
-        // (the stack grows down; interrupts are off, so no handler frame lives there).
-        unsafe {
-            let mut p = (&raw const _stack_end).cast_mut();
-            while (p as usize) < sp {
-                core::ptr::write_volatile(p, PAINT);
-                p = p.add(1);
-            }
-        }
-    });
-}
-
-/// Bytes of stack ever used: the painted region (`_stack_end` up to `_stack_start`, painted
-/// at reset) is scanned from its bottom for the first word that is no longer paint.
-fn stack_high_water() -> usize {
-    // SAFETY: the linker's symbols bound the stack region; reading it word by word is sound
-    // (words below the stack pointer are not in use, words above are plain memory).
-    unsafe {
-        let top = &raw const _stack_start as usize;
-        let mut p = &raw const _stack_end;
-        while (p as usize) < top && core::ptr::read_volatile(p) == PAINT {
-            p = p.add(1);
-        }
-        top - p as usize
     }
 }
 
