@@ -388,3 +388,141 @@ impl<F: NorFlash> ConfigStore for SlotConfigStore<'_, F> {
         Ok(h.len as usize)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    extern crate std;
+    use std::boxed::Box;
+    use std::vec;
+
+    use carillon_firmware::journal::Journal;
+
+    use super::*;
+
+    type Flash = RamFlash<4, 4096>;
+
+    fn flash(len: usize) -> &'static RefCell<Flash> {
+        let bytes: &'static mut [u8] = Box::leak(vec![0u8; len].into_boxed_slice());
+        Box::leak(Box::new(RefCell::new(RamFlash::new(bytes))))
+    }
+
+    fn store(f: &'static RefCell<Flash>) -> SlotConfigStore<'static, Flash> {
+        SlotConfigStore::new(Partition::new(f, 0, 16 * 1024))
+    }
+
+    fn load(s: &mut SlotConfigStore<'_, Flash>) -> std::vec::Vec<u8> {
+        let mut buf = [0u8; 8192];
+        let n = s.load(&mut buf).unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn an_empty_or_foreign_partition_loads_nothing() {
+        let f = flash(16 * 1024);
+        assert_eq!(load(&mut store(f)), b"");
+    }
+
+    #[test]
+    fn saves_alternate_slots_and_the_newest_is_loaded_after_a_reboot() {
+        let f = flash(16 * 1024);
+        let mut s = store(f);
+        s.save(b"first image").unwrap();
+        s.save(b"second, longer image").unwrap();
+        s.save(b"third").unwrap();
+        // A new store over the same flash (a reboot) reads the last save.
+        assert_eq!(load(&mut store(f)), b"third");
+        // Both slots hold a valid image: the third save went over the first's slot.
+        let mut raw = [0u8; SLOT_HEADER_LEN];
+        f.borrow_mut().read(0, &mut raw).unwrap();
+        assert_eq!(SlotHeader::parse(&raw).unwrap().generation, 3);
+        f.borrow_mut().read(8192, &mut raw).unwrap();
+        assert_eq!(SlotHeader::parse(&raw).unwrap().generation, 2);
+    }
+
+    #[test]
+    fn a_save_cut_before_its_header_leaves_the_previous_image() {
+        let f = flash(16 * 1024);
+        let mut s = store(f);
+        s.save(b"good").unwrap();
+        // The next save erases slot 1 and writes its image; power fails before the header.
+        f.borrow_mut().erase(8192, 16384).unwrap();
+        f.borrow_mut().write(8192 + 16, b"half").unwrap();
+        assert_eq!(load(&mut store(f)), b"good");
+    }
+
+    #[test]
+    fn a_corrupt_newer_slot_falls_back_to_the_older_one() {
+        let f = flash(16 * 1024);
+        let mut s = store(f);
+        s.save(b"older").unwrap();
+        s.save(b"newer").unwrap();
+        // Flip a bit of the newer image (slot 1): its CRC fails.
+        f.borrow_mut().bytes[8192 + 16] ^= 1;
+        assert_eq!(load(&mut store(f)), b"older");
+    }
+
+    #[test]
+    fn an_image_larger_than_a_slot_is_refused_and_nothing_changes() {
+        let f = flash(16 * 1024);
+        let mut s = store(f);
+        s.save(b"kept").unwrap();
+        assert_eq!(s.save(&[7u8; 8192]), Err(SlotError::TooLarge));
+        assert_eq!(load(&mut s), b"kept");
+    }
+
+    #[test]
+    fn a_host_encoded_slot_is_what_the_store_loads() {
+        let f = flash(16 * 1024);
+        let mut slot = [0u8; 64];
+        let n = encode_slot(1, b"from the provisioning tool", 4, &mut slot).unwrap();
+        f.borrow_mut().erase(0, 16 * 1024).unwrap();
+        f.borrow_mut().write(0, &slot[..n.div_ceil(4) * 4]).unwrap();
+        assert_eq!(load(&mut store(f)), b"from the provisioning tool");
+        // And a save after it goes to the other slot, newer.
+        let mut s = store(f);
+        s.save(b"from the cloud").unwrap();
+        assert_eq!(load(&mut store(f)), b"from the cloud");
+    }
+
+    #[test]
+    fn ram_flash_enforces_flash_rules() {
+        let f = flash(8192);
+        let mut f = f.borrow_mut();
+        f.erase(0, 4096).unwrap();
+        f.write(0, b"abcd").unwrap();
+        assert_eq!(f.write(0, b"abcd"), Err(RamFlashError::NotErased));
+        assert_eq!(f.write(2, b"abcd"), Err(RamFlashError::NotAligned));
+        assert_eq!(f.erase(0, 100), Err(RamFlashError::NotAligned));
+        assert_eq!(f.write(8192, b"abcd"), Err(RamFlashError::OutOfBounds));
+    }
+
+    #[test]
+    fn the_journal_keeps_its_records_across_a_reopen_on_a_partition() {
+        let f = flash(64 * 1024);
+        let part = || FlashJournal(Partition::new(f, 16 * 1024, 32 * 1024));
+        // The region starts as zeros (QEMU's RAM), not erased: the journal copes.
+        let mut j = Journal::open(part()).unwrap();
+        assert_eq!(j.next_seq(), 1);
+        use carillon_protocol::control::{bounded, BoxId, CallOutcome, CallRecord, Mode, UnixTime};
+        let at = |secs| UnixTime { secs, millis: 0 };
+        let record = CallRecord {
+            box_id: BoxId(1),
+            seq: 0,
+            caller: bounded("101").unwrap(),
+            callee: bounded("102").unwrap(),
+            start: at(1),
+            answer: None,
+            end: at(2),
+            outcome: CallOutcome::NoAnswer,
+            duration_ms: 0,
+            mode: Mode::Survival,
+        };
+        assert_eq!(j.append(record.clone()).unwrap(), 1);
+        assert_eq!(j.append(record).unwrap(), 2);
+        let _ = j.into_storage();
+        let mut j = Journal::open(part()).unwrap();
+        assert_eq!(j.unacked(), 2);
+        assert_eq!(j.pending(10).unwrap().unwrap().records.len(), 2);
+    }
+}
