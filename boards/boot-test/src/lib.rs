@@ -314,3 +314,275 @@ pub fn param(header: &str, name: &str) -> Option<String> {
         (k.trim().eq_ignore_ascii_case(name)).then(|| v.trim().trim_matches('"').to_owned())
     })
 }
+
+/// The host as QEMU's user networking shows it to the guest: a phone on 127.0.0.1 that puts
+/// this address in its Contact is reachable from the box.
+pub const HOST_FROM_GUEST: &str = "10.0.2.2";
+
+/// All values of header `name` in `msg`, in order.
+pub fn headers<'a>(msg: &'a str, name: &str) -> Vec<&'a str> {
+    msg.split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+        .collect()
+}
+
+/// A phone that calls and answers: one UDP socket on 127.0.0.1, its Contact at
+/// [`HOST_FROM_GUEST`] so that the box can send it requests.
+pub struct CallPhone {
+    pub sock: UdpSocket,
+    pub ext: u32,
+    box_addr: SocketAddr,
+    cseq: u32,
+    seq: u32,
+}
+
+/// A dialog as the caller holds it after a 2xx.
+#[derive(Debug, Clone)]
+pub struct Dialog {
+    pub call_id: String,
+    pub from: String,
+    pub to: String,
+    pub cseq: u32,
+    pub route: Vec<String>,
+    /// The callee's Contact: the Request-URI of requests in the dialog (RFC 3261 §12.2.1.1).
+    pub target: String,
+}
+
+impl CallPhone {
+    pub fn new(ext: u32, box_addr: SocketAddr) -> CallPhone {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        CallPhone { sock, ext, box_addr, cseq: 0, seq: 0 }
+    }
+
+    fn port(&self) -> u16 {
+        self.sock.local_addr().unwrap().port()
+    }
+
+    fn contact(&self) -> String {
+        format!("<sip:{}@{HOST_FROM_GUEST}:{}>", self.ext, self.port())
+    }
+
+    fn via(&mut self) -> String {
+        self.seq += 1;
+        format!("SIP/2.0/UDP {HOST_FROM_GUEST}:{};branch=z9hG4bK-{}-{};rport", self.port(), self.ext, self.seq)
+    }
+
+    fn send(&self, msg: &str) {
+        self.sock.send_to(msg.as_bytes(), self.box_addr).unwrap();
+    }
+
+    /// The next message (request or response) within `limit`, with its sender.
+    pub fn recv(&self, limit: Duration) -> Option<(String, SocketAddr)> {
+        let deadline = Instant::now() + limit;
+        let mut buf = [0u8; 8192];
+        while Instant::now() < deadline {
+            self.sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+            if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
+                return Some((String::from_utf8_lossy(&buf[..n]).into_owned(), from));
+            }
+        }
+        None
+    }
+
+    /// The next request of `method` within `limit` (responses and other requests are skipped).
+    pub fn recv_request(&self, method: &str, limit: Duration) -> Option<(String, SocketAddr)> {
+        let deadline = Instant::now() + limit;
+        while let Some((m, from)) = self.recv(deadline.saturating_duration_since(Instant::now())) {
+            if m.starts_with(&format!("{method} ")) {
+                return Some((m, from));
+            }
+        }
+        None
+    }
+
+    /// Registers with digest (REGISTER, 401, REGISTER with credentials); the final status.
+    pub fn register(&mut self, password: &str) -> u16 {
+        let call_id = format!("reg-{}-{}@boot-test", self.ext, self.port());
+        let mut auth = String::new();
+        for _ in 0..2 {
+            self.cseq += 1;
+            let via = self.via();
+            let (ext, contact, cseq) = (self.ext, self.contact(), self.cseq);
+            let msg = format!(
+                "REGISTER sip:{HOST_FROM_GUEST} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n\
+                 From: <sip:{ext}@{HOST_FROM_GUEST}>;tag=r{ext}\r\nTo: <sip:{ext}@{HOST_FROM_GUEST}>\r\n\
+                 Call-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\n{auth}Expires: 300\r\n\
+                 Content-Length: 0\r\n\r\n"
+            );
+            let Some(resp) = self.final_response(&msg, cseq, "REGISTER") else { return 0 };
+            let status = status_of(&resp);
+            if status != 401 {
+                return status;
+            }
+            auth = format!(
+                "Authorization: {}\r\n",
+                digest_answer(&resp, "WWW-Authenticate", ext, password, "REGISTER", &format!("sip:{HOST_FROM_GUEST}"))
+            );
+        }
+        401
+    }
+
+    /// Sends `msg` (resending every 500 ms, RFC 3261 Timer A/E) until a final response with
+    /// this CSeq arrives, within 8 s.
+    fn final_response(&self, msg: &str, cseq: u32, method: &str) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(8);
+        let cseq_line = format!("CSeq: {cseq} {method}");
+        let mut provisional = false;
+        while Instant::now() < deadline {
+            if !provisional {
+                self.send(msg);
+            }
+            let until = Instant::now() + Duration::from_millis(500);
+            while let Some((m, _)) = self.recv(until.saturating_duration_since(Instant::now())) {
+                if m.starts_with("SIP/2.0 ") && m.contains(&cseq_line) {
+                    if status_of(&m) >= 200 {
+                        return Some(m);
+                    }
+                    provisional = true;
+                }
+            }
+        }
+        None
+    }
+
+    /// Calls `callee` (INVITE; a 407 is answered with credentials); the final response and, for
+    /// a 2xx, the dialog. The caller ACKs a 2xx with [`ack`](Self::ack).
+    pub fn invite(&mut self, callee: u32, password: &str) -> (u16, Option<Dialog>, String) {
+        let call_id = format!("call-{}-{}@boot-test", self.ext, self.port());
+        let from = format!("<sip:{}@{HOST_FROM_GUEST}>;tag=c{}", self.ext, self.ext);
+        let uri = format!("sip:{callee}@{HOST_FROM_GUEST}");
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 {HOST_FROM_GUEST}\r\ns=-\r\nc=IN IP4 {HOST_FROM_GUEST}\r\nt=0 0\r\n\
+             m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        );
+        let mut auth = String::new();
+        for _ in 0..2 {
+            self.cseq += 1;
+            let via = self.via();
+            let (contact, cseq) = (self.contact(), self.cseq);
+            let msg = format!(
+                "INVITE {uri} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: <{uri}>\r\n\
+                 Call-ID: {call_id}\r\nCSeq: {cseq} INVITE\r\nContact: {contact}\r\n{auth}\
+                 Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+                sdp.len()
+            );
+            let Some(resp) = self.final_response(&msg, cseq, "INVITE") else { return (0, None, String::new()) };
+            let status = status_of(&resp);
+            if status >= 300 {
+                // ACK of a non-2xx: same branch, To with the response's tag (RFC 3261 §17.1.1.3).
+                let to = headers(&resp, "To").first().map(|s| s.to_string()).unwrap_or_default();
+                self.send(&format!(
+                    "ACK {uri} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\n\
+                     Call-ID: {call_id}\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n"
+                ));
+            }
+            if status == 407 {
+                auth = format!(
+                    "Proxy-Authorization: {}\r\n",
+                    digest_answer(&resp, "Proxy-Authenticate", self.ext, password, "INVITE", &uri)
+                );
+                continue;
+            }
+            if (200..300).contains(&status) {
+                let to = headers(&resp, "To").first().map(|s| s.to_string()).unwrap_or_default();
+                let mut route: Vec<String> = headers(&resp, "Record-Route").iter().map(|s| s.to_string()).collect();
+                route.reverse();
+                let target = headers(&resp, "Contact")
+                    .first()
+                    .map(|c| c.trim_start_matches('<').split('>').next().unwrap_or("").to_owned())
+                    .unwrap_or_default();
+                let dialog = Dialog { call_id, from, to, cseq, route, target };
+                return (status, Some(dialog), resp);
+            }
+            return (status, None, resp);
+        }
+        (407, None, String::new())
+    }
+
+    fn in_dialog(&mut self, d: &Dialog, method: &str, cseq: u32) -> String {
+        let via = self.via();
+        let routes: String = d.route.iter().map(|r| format!("Route: {r}\r\n")).collect();
+        format!(
+            "{method} {} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n{routes}\
+             From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+            d.target, d.from, d.to, d.call_id
+        )
+    }
+
+    /// ACK of the 2xx that set up `d`.
+    pub fn ack(&mut self, d: &Dialog) {
+        let msg = self.in_dialog(d, "ACK", d.cseq);
+        self.send(&msg);
+    }
+
+    /// BYE in `d`; the final status.
+    pub fn bye(&mut self, d: &mut Dialog) -> u16 {
+        d.cseq += 1;
+        let msg = self.in_dialog(d, "BYE", d.cseq);
+        self.final_response(&msg, d.cseq, "BYE").map_or(0, |r| status_of(&r))
+    }
+
+    /// Answers `req` (from `to`) with `code`: Via, From, Call-ID, CSeq, Record-Route copied,
+    /// To with our tag (RFC 3261 §8.2.6.2).
+    pub fn respond(&self, req: &str, to: SocketAddr, code: u16, reason: &str) {
+        let mut out = format!("SIP/2.0 {code} {reason}\r\n");
+        for v in headers(req, "Via") {
+            out.push_str(&format!("Via: {v}\r\n"));
+        }
+        for r in headers(req, "Record-Route") {
+            out.push_str(&format!("Record-Route: {r}\r\n"));
+        }
+        for h in ["From", "Call-ID", "CSeq"] {
+            if let Some(v) = headers(req, h).first() {
+                out.push_str(&format!("{h}: {v}\r\n"));
+            }
+        }
+        let to_value = headers(req, "To").first().map(|s| s.to_string()).unwrap_or_default();
+        let to_value = if to_value.contains(";tag=") { to_value } else { format!("{to_value};tag=a{}", self.ext) };
+        out.push_str(&format!("To: {to_value}\r\nContact: {}\r\nContent-Length: 0\r\n\r\n", self.contact()));
+        self.sock.send_to(out.as_bytes(), to).unwrap();
+    }
+}
+
+/// The status code of a response.
+pub fn status_of(msg: &str) -> u16 {
+    msg.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// An `Authorization`/`Proxy-Authorization` value answering the MD5 challenge in header
+/// `challenge_header` of `resp`.
+fn digest_answer(resp: &str, challenge_header: &str, ext: u32, password: &str, method: &str, uri: &str) -> String {
+    let www = headers(resp, challenge_header)
+        .into_iter()
+        .find(|v| !v.to_ascii_uppercase().contains("SHA-256"))
+        .expect("an MD5 challenge")
+        .to_owned();
+    let realm = param(&www, "realm").expect("realm");
+    let nonce = param(&www, "nonce").expect("nonce");
+    let ha1 = md5_hex(&format!("{ext}:{realm}:{password}"));
+    let ha2 = md5_hex(&format!("{method}:{uri}"));
+    match param(&www, "qop") {
+        Some(q) if q.split(',').any(|q| q.trim() == "auth") => {
+            let (nc, cnonce) = ("00000001", "5b2c9e1d");
+            let response = md5_hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
+            format!(
+                "Digest username=\"{ext}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+                 response=\"{response}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"{cnonce}\""
+            )
+        }
+        _ => {
+            let response = md5_hex(&format!("{ha1}:{nonce}:{ha2}"));
+            format!(
+                "Digest username=\"{ext}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+                 response=\"{response}\", algorithm=MD5"
+            )
+        }
+    }
+}
