@@ -341,6 +341,7 @@ pub struct CallPhone {
     box_addr: SocketAddr,
     cseq: u32,
     seq: u32,
+    calls: u32,
 }
 
 /// A dialog as the caller holds it after a 2xx.
@@ -358,7 +359,7 @@ pub struct Dialog {
 impl CallPhone {
     pub fn new(ext: u32, box_addr: SocketAddr) -> CallPhone {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        CallPhone { sock, ext, box_addr, cseq: 0, seq: 0 }
+        CallPhone { sock, ext, box_addr, cseq: 0, seq: 0, calls: 0 }
     }
 
     fn port(&self) -> u16 {
@@ -455,8 +456,9 @@ impl CallPhone {
     /// Calls `callee` (INVITE; a 407 is answered with credentials); the final response and, for
     /// a 2xx, the dialog. The caller ACKs a 2xx with [`ack`](Self::ack).
     pub fn invite(&mut self, callee: u32, password: &str) -> (u16, Option<Dialog>, String) {
-        let call_id = format!("call-{}-{}@boot-test", self.ext, self.port());
-        let from = format!("<sip:{}@{HOST_FROM_GUEST}>;tag=c{}", self.ext, self.ext);
+        self.calls += 1;
+        let call_id = format!("call-{}-{}-{}@boot-test", self.ext, self.port(), self.calls);
+        let from = format!("<sip:{}@{HOST_FROM_GUEST}>;tag=c{}-{}", self.ext, self.ext, self.calls);
         let uri = format!("sip:{callee}@{HOST_FROM_GUEST}");
         let sdp = format!(
             "v=0\r\no=- 1 1 IN IP4 {HOST_FROM_GUEST}\r\ns=-\r\nc=IN IP4 {HOST_FROM_GUEST}\r\nt=0 0\r\n\
@@ -545,7 +547,12 @@ impl CallPhone {
             }
         }
         let to_value = headers(req, "To").first().map(|s| s.to_string()).unwrap_or_default();
-        let to_value = if to_value.contains(";tag=") { to_value } else { format!("{to_value};tag=a{}", self.ext) };
+        // One tag per call: derived from the Call-ID, so every call is its own dialog.
+        let call_tag = headers(req, "Call-ID")
+            .first()
+            .map_or(0, |c| c.bytes().fold(0u32, |h, b| h.wrapping_mul(31) ^ u32::from(b)));
+        let to_value =
+            if to_value.contains(";tag=") { to_value } else { format!("{to_value};tag=a{}-{call_tag:08x}", self.ext) };
         out.push_str(&format!("To: {to_value}\r\nContact: {}\r\nContent-Length: 0\r\n\r\n", self.contact()));
         self.sock.send_to(out.as_bytes(), to).unwrap();
     }

@@ -50,3 +50,85 @@ fn a_call_between_two_phones_rings_connects_ends_and_is_journaled() {
     assert!(journaled.is_some(), "the call was journaled:\n{}", qemu.log());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Calls held at once: the core's `MAX_CALLS`, the size report's configuration.
+const CALLS: u32 = 32;
+
+#[test]
+fn thirty_two_calls_are_held_at_once_then_each_is_journaled() {
+    let dir = tempdir("mps2-calls");
+    let store = dir.join("store.bin");
+    std::fs::write(&store, store_image(&school(128))).unwrap();
+    let mut qemu = Qemu::boot(&board_elf(), Some(&store));
+    assert!(qemu.wait_line("SIP on UDP port 5060", 0, Duration::from_secs(30)).is_some(), "{}", qemu.log());
+
+    let mut caller = CallPhone::new(101, qemu.sip);
+    let mut callee = CallPhone::new(102, qemu.sip);
+    assert_eq!(callee.register(&password(102)), 200, "{}", qemu.log());
+    assert_eq!(caller.register(&password(101)), 200, "{}", qemu.log());
+
+    // The callee answers every INVITE, counts ACKs, answers BYEs until every call has ended.
+    let answering = std::thread::spawn(move || {
+        let (mut acks, mut byes) = (0, 0);
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while byes < CALLS && std::time::Instant::now() < deadline {
+            let Some((m, from)) = callee.recv(Duration::from_secs(1)) else { continue };
+            if m.starts_with("INVITE ") {
+                callee.respond(&m, from, 200, "OK");
+            } else if m.starts_with("ACK ") {
+                acks += 1;
+            } else if m.starts_with("BYE ") {
+                callee.respond(&m, from, 200, "OK");
+                byes += 1;
+            }
+        }
+        (acks, byes)
+    });
+
+    // Set the calls up one after the other; a full transaction table answers 503 with
+    // Retry-After, and the phone tries again after it (bounded).
+    let mut dialogs = Vec::new();
+    let started = std::time::Instant::now();
+    let mut refused = 0;
+    let deadline = started + Duration::from_secs(150);
+    while dialogs.len() < CALLS as usize {
+        assert!(std::time::Instant::now() < deadline, "only {} calls set up:\n{}", dialogs.len(), qemu.log());
+        let (status, dialog, resp) = caller.invite(102, &password(101));
+        match status {
+            200 => {
+                let d = dialog.expect("a dialog");
+                caller.ack(&d);
+                dialogs.push(d);
+            }
+            503 => {
+                refused += 1;
+                std::thread::sleep(Duration::from_secs(5));
+            }
+            other => panic!("call {} answered {other}:\n{resp}\n{}", dialogs.len() + 1, qemu.log()),
+        }
+    }
+    // All 32 are up: the board's next stack report covers holding them.
+    let from = qemu.line_count();
+    let report = qemu.wait_line("stack high-water mark", from, Duration::from_secs(10));
+    let report = report.unwrap_or_else(|| panic!("no stack report:\n{}", qemu.log()));
+    println!(
+        "mps2-an386: {CALLS} calls up after {:.1} s ({refused} INVITEs answered 503, table full); {report}",
+        started.elapsed().as_secs_f64()
+    );
+
+    // Hang up every call; a BYE refused for a full table is sent again after Retry-After.
+    for d in &mut dialogs {
+        let mut status = caller.bye(d);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while status == 503 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_secs(5));
+            status = caller.bye(d);
+        }
+        assert_eq!(status, 200, "{}", qemu.log());
+    }
+    let (acks, byes) = answering.join().unwrap();
+    assert_eq!((acks, byes), (CALLS, CALLS), "the callee saw every ACK and BYE");
+    let last = format!("JournalAppended {{ seq: {CALLS} }}");
+    assert!(qemu.wait_line(&last, 0, Duration::from_secs(10)).is_some(), "every call journaled:\n{}", qemu.log());
+    let _ = std::fs::remove_dir_all(&dir);
+}
