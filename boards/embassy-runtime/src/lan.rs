@@ -67,6 +67,8 @@ pub struct LanStats {
     pub send_failed: u64,
     /// Messages for the cloud dropped because this runtime has no uplink.
     pub uplink_dropped: u64,
+    /// Other output this runtime has no transport for, dropped.
+    pub other_dropped: u64,
 }
 
 /// Runs the gateway on `stack`'s UDP `port` forever.
@@ -128,6 +130,10 @@ async fn drain<J: Storage, C: ConfigStore>(gateway: &mut Gateway<J, C>, socket: 
                 }
             },
             Transmit::Uplink { .. } | Transmit::Control(_) => stats.uplink_dropped += 1,
+            // Output of a kind this runtime has no transport for (the core may add some, as
+            // SIP over TCP from phones): dropped and counted.
+            #[allow(unreachable_patterns)]
+            _ => stats.other_dropped += 1,
         }
     }
     while let Some(e) = gateway.poll_event() {
