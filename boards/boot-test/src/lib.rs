@@ -110,14 +110,29 @@ pub struct Qemu {
 }
 
 impl Qemu {
-    /// Boots `elf` with `store` (if any) loaded at [`STORE_ADDR`] before reset.
+    /// Boots `elf` with `store` (if any) loaded at [`STORE_ADDR`] before reset. The forwarded
+    /// port is one the OS just handed out; should another process take it before QEMU binds
+    /// it, QEMU exits at once and the boot is tried again on another port (three times).
     pub fn boot(elf: &Path, store: Option<&Path>) -> Qemu {
         assert!(
             elf.exists(),
             "no board image at {} (build it: cd boards/mps2-an386 && cargo build --release)",
             elf.display()
         );
-        let port = free_udp_port();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut qemu = Qemu::boot_on(elf, store, free_udp_port());
+            // The firmware's first line, or QEMU's exit (a forwarding rule it could not set up).
+            let started = qemu.wait_line("on mps2-an386", 0, Duration::from_secs(10)).is_some();
+            let refused = !started && qemu.log().contains("host forwarding");
+            if !refused || attempt == 3 {
+                return qemu;
+            }
+        }
+    }
+
+    fn boot_on(elf: &Path, store: Option<&Path>, port: u16) -> Qemu {
         let mut cmd = Command::new("qemu-system-arm");
         cmd.args(["-machine", "mps2-an386", "-cpu", "cortex-m4", "-display", "none", "-monitor", "none"])
             .args(["-serial", "null", "-semihosting-config", "enable=on,target=native"])
