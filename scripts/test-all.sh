@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(pkg-config postgresql sip-tester)
+APT_PACKAGES=(pkg-config postgresql sip-tester qemu-system-arm)
 RUST_TARGETS=(thumbv7em-none-eabihf thumbv7m-none-eabi)
 
 step() { printf '\n== %s\n' "$*"; }
@@ -30,6 +30,8 @@ for t in "${RUST_TARGETS[@]}"; do
 done
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+# llvm-size for the boards' size report.
+rustup component list --installed | grep -q '^llvm-tools' || rustup component add llvm-tools
 
 step "no_std: the wire crate and the box core build for a Cortex-M7 (thumbv7em-none-eabihf), no default features"
 cargo build -p carillon-protocol -p carillon-firmware --no-default-features --target thumbv7em-none-eabihf
@@ -42,6 +44,19 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 step "tests (unit, integration, doc, benches in test mode; the cloud on embedded SQLite)"
 cargo test --workspace --all-features --all-targets
 cargo test --workspace --all-features --doc
+
+step "boards: formatting, lints, the flash layer's host tests"
+(cd boards && cargo fmt --all --check && cargo test --locked -p carillon-embassy --no-default-features)
+(cd boards/mps2-an386 && cargo clippy --locked --release -- -D warnings)
+(cd boards/nucleo-h743zi && CARILLON_SIZE_PROBE=1 cargo clippy --locked --release -- -D warnings)
+
+step "boards: both images for Cortex-M (the NUCLEO against its size-probe map: the core's statics exceed its 512 KiB AXI SRAM)"
+(cd boards/mps2-an386 && cargo build --locked --release)
+(cd boards/nucleo-h743zi && CARILLON_SIZE_PROBE=1 cargo build --locked --release)
+./scripts/board-size.sh
+
+step "boards: QEMU boots the mps2-an386 image with a school; phones register through it over UDP (a test socket, SIPp)"
+(cd boards/boot-test && cargo fmt --check && cargo clippy --locked --all-targets -- -D warnings && cargo test --locked -- --nocapture)
 
 step "the cloud's suite again on PostgreSQL (a private cluster this script starts and stops)"
 ./scripts/postgres-test.sh
