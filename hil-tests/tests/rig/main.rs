@@ -9,6 +9,8 @@
 
 mod common;
 
+mod a_flapping_wan_during_steady_calling_loses_and_duplicates_no_record;
+mod a_hostile_lan_host_gets_errors_while_the_other_phones_call;
 mod box_killed_during_the_outage_restarts_with_config_and_journal_and_serves_in_survival;
 mod calls_inside_a_school_between_schools_and_to_the_central_office_connect_online;
 mod calls_to_and_from_the_public_network_go_through_the_carrier;
@@ -45,6 +47,14 @@ const SCENARIOS: &[Scenario] = &[
     (
         "box_killed_during_the_outage_restarts_with_config_and_journal_and_serves_in_survival",
         box_killed_during_the_outage_restarts_with_config_and_journal_and_serves_in_survival::run,
+    ),
+    (
+        "a_flapping_wan_during_steady_calling_loses_and_duplicates_no_record",
+        a_flapping_wan_during_steady_calling_loses_and_duplicates_no_record::run,
+    ),
+    (
+        "a_hostile_lan_host_gets_errors_while_the_other_phones_call",
+        a_hostile_lan_host_gets_errors_while_the_other_phones_call::run,
     ),
 ];
 
