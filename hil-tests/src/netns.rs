@@ -64,8 +64,9 @@ fn list() -> Vec<String> {
 }
 
 /// Removes the namespaces a dead run of this crate left behind: names with [`PREFIX`] whose
-/// PID is no longer alive. Namespaces of live processes (another run beside this one) and
-/// every other name are left alone. Returns how many were removed.
+/// PID is no longer alive, with the processes still running in them. Namespaces of live
+/// processes (another run beside this one) and every other name are left alone. Returns how
+/// many were removed.
 pub fn remove_leftovers() -> usize {
     let mut removed = 0;
     for name in list() {
@@ -74,6 +75,15 @@ pub fn remove_leftovers() -> usize {
         let Ok(pid) = pid.parse::<u32>() else { continue };
         if pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
             continue;
+        }
+        // What the dead run started inside its own namespaces (a cloud, a box, a SIPp) is
+        // ended by PID; nothing outside them is touched.
+        if let Ok(out) = Command::new("ip").args(["netns", "pids", &name]).stdin(Stdio::null()).output() {
+            for p in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                if let Ok(p) = p.parse::<i32>() {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+                }
+            }
         }
         if ip(&["netns", "del", &name]).is_ok() {
             removed += 1;

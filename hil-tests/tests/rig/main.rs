@@ -24,6 +24,10 @@ use std::time::Instant;
 use carillon_hil_tests::{baresip, binaries, netns, sipp};
 use common::Ctx;
 
+/// The longest the scenarios may take together, once the binaries are built (they take about
+/// three minutes).
+const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
+
 type Scenario = (&'static str, fn(&mut Ctx) -> Result<(), String>);
 
 const SCENARIOS: &[Scenario] = &[
@@ -95,6 +99,13 @@ fn main() {
         }
     };
     println!("rig: release binaries ready in {:.1} s", started.elapsed().as_secs_f64());
+    // The whole run is bounded: every wait inside is, and this is the backstop. Namespaces
+    // and processes left by such an exit are removed by the next run (see `remove_leftovers`).
+    std::thread::spawn(|| {
+        std::thread::sleep(RUN_LIMIT);
+        println!("\nrig: the run took longer than {RUN_LIMIT:?}; stopping\nrig: 0 passed, 1 failed");
+        std::process::exit(1);
+    });
     let base = std::env::temp_dir().join("carillon-rig");
     let mut rows: Vec<Row<'_>> = Vec::new();
     for (name, run) in chosen {
