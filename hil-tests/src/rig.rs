@@ -434,7 +434,11 @@ fn id(v: &Value) -> Result<i64, String> {
     v.get("id").and_then(Value::as_i64).ok_or_else(|| format!("no id in {v}"))
 }
 
-/// Creates extension `number` (SIP username = number) of a site: its id and password.
+/// Creates extension `number` of a site with SIP username = number: its id and password.
+/// (With the cloud's default usernames, `<site code>-<number>`, a phone that registers in
+/// survival gets "404 Not Found (unknown extension)": the cloud wants the REGISTER's To user to
+/// be the SIP username, the box's survival registrar looks the To user up as an extension
+/// number. Reported on issue 5; numbers are therefore distinct across the rig's sites.)
 fn extension(api: &Api, site_id: i64, number: &str) -> Result<(i64, String), String> {
     let e = api.post(
         &format!("/v1/sites/{site_id}/extensions"),
