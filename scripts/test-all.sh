@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(pkg-config postgresql sip-tester qemu-system-arm)
+# iproute2, sip-tester (SIPp) and baresip-core: the rig (hil-tests/), which runs as root;
+# qemu-system-arm: the QEMU board's boot test (boards/boot-test).
+APT_PACKAGES=(pkg-config postgresql sip-tester iproute2 baresip-core qemu-system-arm)
 RUST_TARGETS=(thumbv7em-none-eabihf thumbv7m-none-eabi)
 
 step() { printf '\n== %s\n' "$*"; }
@@ -41,7 +43,10 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 
-step "tests (unit, integration, doc, benches in test mode; the cloud on embedded SQLite)"
+step "release binaries for the rig (hil-tests/ runs carillon-box and carillon-cloud as built for a school and the cloud)"
+cargo build --release --locked -p carillon-box -p carillon-cloud --bins
+
+step "tests (unit, integration, doc, benches in test mode; the cloud on embedded SQLite; the rig in namespaces, as root)"
 cargo test --workspace --all-features --all-targets
 cargo test --workspace --all-features --doc
 
