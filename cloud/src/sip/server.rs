@@ -16,7 +16,7 @@ use super::build::{self, Fwd};
 use super::location::{Binding, HandedBinding, Location, LocationError};
 use super::transport::{Flow, Inbound, Transport, Transports};
 use super::txn::{Begin, ClientEvent, ClientTxn, Response, ServerKey, Transactions};
-use super::{Clock, Redacted, SipConfig};
+use super::{Clock, SipConfig};
 use crate::model::{CallEvent, Direction, Outcome};
 use crate::store::Store;
 
@@ -63,6 +63,8 @@ pub(crate) struct Core {
     pub dialogs: Mutex<HashMap<String, Dialog>>,
     pub calls: AtomicUsize,
     pub trunk_registered: AtomicBool,
+    /// Call records on their way to the store (off the SIP path).
+    pub recorder: super::recorder::RecordWriter,
     /// Multi-node mode; `None` for a single node.
     pub cluster: Option<super::cluster::Cluster>,
 }
@@ -91,7 +93,10 @@ impl Core {
         cluster: Option<super::cluster::Cluster>,
     ) -> Arc<Core> {
         let host = cfg.host.clone().unwrap_or_else(|| ports.udp.ip().to_string());
+        let recorder =
+            super::recorder::RecordWriter::start(store.clone(), clock.clone(), cfg.record_queue, cfg.record_batch);
         Arc::new(Core {
+            recorder,
             txns: Transactions::new(cfg.max_transactions),
             location: Location::new(cfg.max_bindings, cfg.max_bindings_per_user),
             store,
@@ -217,14 +222,18 @@ impl Core {
         self.reply(ctx, req, 503, "Service Unavailable", &[("Retry-After", ra.as_bytes())]).await;
     }
 
-    /// Stores a call record, logging a failure (a record is never worth failing a call for,
-    /// but its loss is an error in the log).
+    /// Hands a call record to the writer (see `recorder`): returns once it is queued, waiting
+    /// only while the queue is full.
     pub(crate) async fn record(&self, site_id: i64, call: CallEvent) {
-        let now = self.clock.unix_now();
-        if let Err(e) = self.store.record_call(site_id, &call, now).await {
-            tracing::error!(error = %e, site_id, "cannot store call record");
-        } else {
-            tracing::info!(site_id, outcome = call.outcome.as_str(), callee = %Redacted(&call.callee), "call recorded");
+        self.recorder.submit(site_id, call).await;
+    }
+
+    /// Records every answered call still up as ended now (the node is stopping: its BYE
+    /// will find no dialog here).
+    pub(crate) async fn end_all_dialogs(&self) {
+        let open: Vec<String> = self.dialogs().keys().cloned().collect();
+        for k in open {
+            self.end_dialog(&k).await;
         }
     }
 

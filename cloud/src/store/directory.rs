@@ -224,7 +224,7 @@ impl Store {
 
     /// One extension.
     pub async fn get_extension(&self, id: i64) -> Result<Extension> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         extension_in(&mut conn, id).await
     }
 
@@ -232,7 +232,7 @@ impl Store {
     pub async fn list_extensions(&self, site_id: i64) -> Result<Vec<Extension>> {
         let rows = sqlx::query(&format!("SELECT {EXT_COLS} FROM extensions WHERE site_id = $1 ORDER BY number"))
             .bind(site_id)
-            .fetch_all(&self.pool)
+            .fetch_all(self.reader())
             .await?;
         rows.iter().map(extension_from_row).collect()
     }
@@ -298,7 +298,7 @@ impl Store {
         let row =
             sqlx::query(&format!("SELECT {EXT_COLS}, ha1_md5, ha1_sha256 FROM extensions WHERE sip_username = $1"))
                 .bind(username.to_owned())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.reader())
                 .await?
                 .ok_or(StoreError::NotFound("extension"))?;
         Ok(SipCredential {
@@ -339,13 +339,13 @@ impl Store {
 
     /// One ring group with its members.
     pub async fn get_ring_group(&self, id: i64) -> Result<RingGroup> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         ring_group_in(&mut conn, id).await
     }
 
     /// The ring groups of a site, by number.
     pub async fn list_ring_groups(&self, site_id: i64) -> Result<Vec<RingGroup>> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         let ids = sqlx::query("SELECT id FROM ring_groups WHERE site_id = $1 ORDER BY number")
             .bind(site_id)
             .fetch_all(&mut *conn)
@@ -435,7 +435,7 @@ impl Store {
 
     /// One DID.
     pub async fn get_did(&self, id: i64) -> Result<Did> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         self.get_did_in(&mut conn, id).await
     }
 
@@ -452,7 +452,7 @@ impl Store {
     pub async fn did_by_number(&self, number: &str) -> Result<Did> {
         let row = sqlx::query(&format!("SELECT {DID_COLS} FROM dids WHERE number = $1"))
             .bind(number.to_owned())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound("DID"))?;
         did_from_row(&row)
@@ -468,7 +468,7 @@ impl Store {
         ))
         .bind(site_id.unwrap_or(0))
         .bind(body_id.unwrap_or(0))
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await?;
         rows.iter().map(did_from_row).collect()
     }
@@ -519,7 +519,7 @@ pub enum SiteNumber {
 impl Store {
     /// The extension or ring group that `number` names inside a site, if any.
     pub async fn number_in_site(&self, site_id: i64, number: &str) -> Result<Option<SiteNumber>> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         let ext = sqlx::query(&format!("SELECT {EXT_COLS} FROM extensions WHERE site_id = $1 AND number = $2"))
             .bind(site_id)
             .bind(number.to_owned())
