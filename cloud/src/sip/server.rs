@@ -293,7 +293,7 @@ impl Core {
             self.on_cancel(&ctx, &msg).await;
             return;
         }
-        match self.txns.server_begin(&ctx.key, is_ack) {
+        match self.txns.server_begin(&ctx.key, is_ack, ctx.flow.transport != Transport::Udp) {
             Begin::New => {}
             Begin::AckAbsorbed => return,
             Begin::Retransmission(last) => {
@@ -385,7 +385,12 @@ impl Core {
                 let stale = matches!(e, super::AuthError::Stale);
                 let ch = self.auth.challenges(now, stale);
                 let extra: Vec<(&str, &[u8])> = ch.iter().map(|c| ("WWW-Authenticate", &c[..])).collect();
-                self.reply(ctx, msg, 401, "Unauthorized", &extra).await;
+                // Stateless (RFC 3261 §8.2.7): the nonce is stateless too, so a retransmission
+                // gets a fresh challenge, and the table keeps room for real transactions.
+                self.txns.server_forget(&ctx.key);
+                if let Some(bytes) = build::response(msg, 401, "Unauthorized", Some(&ctx.to_tag), &extra) {
+                    self.send(&ctx.flow, bytes).await;
+                }
                 return;
             }
             Err(e) => {

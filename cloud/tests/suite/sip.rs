@@ -361,3 +361,67 @@ async fn tcp_tls_and_the_connection_limit() {
     rig.sip.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Reads one framed response (up to the empty line; our answers here carry no body).
+async fn read_response(tcp: &mut tokio::net::TcpStream, pending: &mut Vec<u8>) -> String {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let msg: Vec<u8> = pending.drain(..end + 4).collect();
+            return String::from_utf8_lossy(&msg).into_owned();
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "connection closed");
+        pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test]
+async fn the_transaction_table_holds_only_what_absorbs_retransmissions_and_answers_503_when_full() {
+    let rig = Rig::new(|c| c.max_transactions = 3).await;
+    // TCP: a non-INVITE transaction ends with its final answer (Timer J = 0), so ten requests
+    // in a row through a table of three are all answered.
+    let mut tcp = tokio::net::TcpStream::connect(rig.sip.tcp_addr()).await.unwrap();
+    let a = tcp.local_addr().unwrap();
+    let mut pending = Vec::new();
+    for _ in 0..10 {
+        tcp.write_all(bare("OPTIONS", "sip:x@y", a, "").replace("SIP/2.0/UDP", "SIP/2.0/TCP").as_bytes())
+            .await
+            .unwrap();
+        let r = read_response(&mut tcp, &mut pending).await;
+        assert!(r.starts_with("SIP/2.0 200"), "{r}");
+    }
+    assert_eq!(rig.sip.transactions().0, 0);
+    // UDP: the registrar's challenges are stateless: ten unauthenticated REGISTERs, ten 401s.
+    let p = Phone::new(rig.sip.udp_addr()).await;
+    let acc = rig.account("201");
+    for i in 0..10 {
+        let reg = request(
+            "REGISTER",
+            "sip:carillon",
+            p.addr(),
+            &acc.username,
+            &acc.username,
+            "txfull",
+            i + 1,
+            &format!("txr{i}"),
+            "",
+        );
+        p.send(&reg).await;
+        let r = p.recv().await;
+        assert!(r.starts_with("SIP/2.0 401"), "{r}");
+    }
+    assert_eq!(rig.sip.transactions().0, 0);
+    // UDP OPTIONS: each answer is kept 32 s for retransmissions; the fourth finds the table
+    // full and gets 503 with Retry-After.
+    for _ in 0..3 {
+        p.send(&bare("OPTIONS", "sip:x@y", p.addr(), "")).await;
+        assert!(p.recv().await.starts_with("SIP/2.0 200"));
+    }
+    assert_eq!(rig.sip.transactions().0, 3);
+    p.send(&bare("OPTIONS", "sip:x@y", p.addr(), "")).await;
+    let r = p.recv().await;
+    assert!(r.starts_with("SIP/2.0 503"), "{r}");
+    assert_eq!(header(&r, "Retry-After"), Some("30"));
+    rig.sip.shutdown();
+}
