@@ -24,6 +24,7 @@ mod cluster;
 pub mod location;
 mod proxy;
 pub mod recorder;
+mod salvage;
 mod server;
 pub mod transport;
 mod trunk;

@@ -246,8 +246,9 @@ impl Core {
             Ok(Status::Partial) => return,
             Err(e) => {
                 // 505 and 513 can be answered: the rest of the message still parses once the
-                // version or the size is set aside. Anything else has no Via to answer along.
-                if let Some(b) = answer_unparseable(&inb.bytes, e) {
+                // version or the size is set aside; so can a malformed header line, once left
+                // out (`salvage`). Anything else has no Via to answer along.
+                if let Some(b) = answer_unparseable(&inb.bytes, e, &cfg) {
                     self.send(&inb.flow, b).await;
                 } else {
                     tracing::debug!(flow = %inb.flow, error = %e, "unparseable message dropped");
@@ -631,7 +632,7 @@ impl Core {
 }
 
 /// The answer to a request whose only fault is its SIP version (505) or its size (513).
-fn answer_unparseable(bytes: &[u8], e: carillon_protocol::ParseError) -> Option<Vec<u8>> {
+fn answer_unparseable(bytes: &[u8], e: carillon_protocol::ParseError, cfg: &ParseConfig) -> Option<Vec<u8>> {
     use carillon_protocol::ParseError;
     let patched;
     let (input, cfg) = match e {
@@ -648,11 +649,19 @@ fn answer_unparseable(bytes: &[u8], e: carillon_protocol::ParseError) -> Option<
         ParseError::MessageTooLarge | ParseError::TooManyHeaders => {
             (bytes, ParseConfig { max_message_len: usize::MAX, ..ParseConfig::DEFAULT })
         }
+        ParseError::BadHeaderLine(_) => match super::salvage::without_bad_lines(bytes, Framing::Datagram, cfg)? {
+            Status::Complete((fixed, _)) => {
+                patched = fixed;
+                (&patched[..], *cfg)
+            }
+            Status::Partial => return None,
+        },
         _ => return None,
     };
     let mut headers = vec![Header::EMPTY; 1024];
     let Ok(Status::Complete(msg)) = parse(input, &mut headers, Framing::Datagram, &cfg) else { return None };
-    if !msg.is_request() || msg.method() == Some(Method::Ack) {
+    // Only a request, not an ACK, with a Via to answer along (RFC 3261 §18.2.2).
+    if !msg.is_request() || msg.method() == Some(Method::Ack) || !matches!(msg.top_via(), Some(Ok(_))) {
         return None;
     }
     build::response(&msg, e.status(), &e.to_string(), Some(&build::tag()), &[])

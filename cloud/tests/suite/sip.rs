@@ -425,3 +425,38 @@ async fn the_transaction_table_holds_only_what_absorbs_retransmissions_and_answe
     assert_eq!(header(&r, "Retry-After"), Some("30"));
     rig.sip.shutdown();
 }
+
+#[tokio::test]
+async fn a_malformed_header_line_is_answered_400_when_the_via_is_readable() {
+    let rig = Rig::new(|_| {}).await;
+    let p = Phone::new(rig.sip.udp_addr()).await;
+    let a = p.addr();
+    // UDP: the line without a colon is named in the reason; the rest of the request is answered
+    // along its Via, with its Call-ID.
+    let bad = bare("OPTIONS", "sip:x@y", a, "This line has no colon\r\n");
+    p.send(&bad).await;
+    let r = p.recv().await;
+    assert!(
+        r.starts_with("SIP/2.0 400 Bad Request (malformed header line: missing colon after the header name)"),
+        "{r}"
+    );
+    assert_eq!(header(&r, "Call-ID"), header(&bad, "Call-ID"));
+    // A malformed Via leaves nothing to answer along: silence, and the next request is the next answer.
+    p.send(&bare("OPTIONS", "sip:x@y", a, "").replace("Via: SIP", "Via SIP")).await;
+    let good = bare("OPTIONS", "sip:x@y", a, "");
+    p.send(&good).await;
+    let r = p.recv().await;
+    assert!(r.starts_with("SIP/2.0 200") && header(&r, "Call-ID") == header(&good, "Call-ID"), "{r}");
+    // TCP: answered 400 too, and the connection keeps its framing for the next request.
+    let mut tcp = tokio::net::TcpStream::connect(rig.sip.tcp_addr()).await.unwrap();
+    let a = tcp.local_addr().unwrap();
+    let bad = bare("OPTIONS", "sip:x@y", a, "@bad: name\r\n").replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let good = bare("OPTIONS", "sip:x@y", a, "").replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    tcp.write_all(format!("{bad}{good}").as_bytes()).await.unwrap();
+    let mut pending = Vec::new();
+    let r = read_response(&mut tcp, &mut pending).await;
+    assert!(r.starts_with("SIP/2.0 400 Bad Request (malformed header line: header name is not a token)"), "{r}");
+    let r = read_response(&mut tcp, &mut pending).await;
+    assert!(r.starts_with("SIP/2.0 200") && header(&r, "Call-ID") == header(&good, "Call-ID"), "{r}");
+    rig.sip.shutdown();
+}
