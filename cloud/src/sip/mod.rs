@@ -342,6 +342,9 @@ impl SipServer {
         if let Some((l, acceptor, _)) = tls {
             tasks.push(tokio::spawn(transport::run_tls(transports.clone(), l, acceptor, sink)));
         }
+        if core.cluster.is_some() {
+            tasks.push(tokio::spawn(core.clone().presence_writer()));
+        }
         if let Some(t) = core.trunk_register_task() {
             tasks.push(tokio::spawn(t));
         }

@@ -65,6 +65,10 @@ pub(crate) struct Core {
     pub trunk_registered: AtomicBool,
     /// Call records on their way to the store (off the SIP path).
     pub recorder: super::recorder::RecordWriter,
+    /// Users whose registry row must be written (multi-node mode; see `cluster`).
+    pub presence_dirty: Mutex<std::collections::HashSet<String>>,
+    /// Wakes the presence writer.
+    pub presence_wake: tokio::sync::Notify,
     /// Multi-node mode; `None` for a single node.
     pub cluster: Option<super::cluster::Cluster>,
 }
@@ -97,6 +101,8 @@ impl Core {
             super::recorder::RecordWriter::start(store.clone(), clock.clone(), cfg.record_queue, cfg.record_batch);
         Arc::new(Core {
             recorder,
+            presence_dirty: Mutex::new(std::collections::HashSet::new()),
+            presence_wake: tokio::sync::Notify::new(),
             txns: Transactions::new(cfg.max_transactions),
             location: Location::new(cfg.max_bindings, cfg.max_bindings_per_user),
             store,
@@ -462,7 +468,7 @@ impl Core {
             }
         };
         tracing::debug!(user = %user, bindings = bindings.len(), flow = %ctx.flow, "registered");
-        self.publish(&user, &bindings).await;
+        self.publish_soon(&user);
         let contacts: Vec<Vec<u8>> = bindings
             .iter()
             .map(|b| format!("<{}>;expires={}", b.contact, (b.expires_at - now).max(0)).into_bytes())
