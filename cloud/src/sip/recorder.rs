@@ -170,6 +170,14 @@ impl RecordWriter {
             }
             self.write_batch(batch).await;
         }
+        let st = &self.stats;
+        tracing::info!(
+            written = st.written.load(Ordering::Relaxed),
+            batches = st.batches.load(Ordering::Relaxed),
+            full_waits = st.full_waits.load(Ordering::Relaxed),
+            refused = st.refused.load(Ordering::Relaxed),
+            "call-record writer stopped"
+        );
         done.send_replace(true);
     }
 
