@@ -637,7 +637,8 @@ impl Core {
     }
 }
 
-/// The answer to a request whose only fault is its SIP version (505) or its size (513).
+/// The answer to a request whose only fault is its SIP version (505), its size (513) or a
+/// malformed header line (400, answered without that line: see `salvage`).
 fn answer_unparseable(bytes: &[u8], e: carillon_protocol::ParseError, cfg: &ParseConfig) -> Option<Vec<u8>> {
     use carillon_protocol::ParseError;
     let patched;

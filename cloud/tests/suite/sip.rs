@@ -460,3 +460,27 @@ async fn a_malformed_header_line_is_answered_400_when_the_via_is_readable() {
     assert!(r.starts_with("SIP/2.0 200") && header(&r, "Call-ID") == header(&good, "Call-ID"), "{r}");
     rig.sip.shutdown();
 }
+
+#[tokio::test]
+async fn a_full_calls_table_answers_503_with_retry_after_and_records_the_refused_call() {
+    let rig = Rig::new(|c| c.max_calls = 1).await;
+    let callee = Phone::new(rig.sip.udp_addr()).await;
+    register(&callee, &rig.account("202"), "").await;
+    let caller = Phone::new(rig.sip.udp_addr()).await;
+    // The one call the table holds: ringing.
+    call_from_101(&rig, &caller, "202", "cfull1").await;
+    let inv = callee.expect("INVITE").await;
+    callee.send(&reply(&inv, 180, "Ringing", callee.addr())).await;
+    caller.expect("SIP/2.0 180").await;
+    assert_eq!(rig.sip.active_calls(), 1);
+    // The next one is refused at once, and recorded.
+    call_from_101(&rig, &caller, "202", "cfull2").await;
+    let r = caller.expect("SIP/2.0 5").await;
+    assert!(r.starts_with("SIP/2.0 503") && r.contains("cfull2"), "{r}");
+    assert_eq!(header(&r, "Retry-After"), Some("30"));
+    let recs = wait_for_records(&rig.store, &RecordFilter::default(), 1, SETTLE).await.records;
+    assert_eq!(recs.len(), 1);
+    assert_eq!((recs[0].caller.as_str(), recs[0].callee.as_str(), recs[0].outcome), ("201", "202", Outcome::Failed));
+    assert_eq!(rig.sip.active_calls(), 1, "the refused call took no place");
+    rig.sip.shutdown();
+}
