@@ -187,8 +187,10 @@ impl Store {
         let read = if backend == Backend::Sqlite && !in_memory {
             // Opened after the migrations: the file and its WAL exist.
             let ro: AnyConnectOptions = read_only_url(url).parse()?;
+            // One reader is opened now, so that the first request does not pay for it.
             AnyPoolOptions::new()
                 .max_connections(SQLITE_READERS)
+                .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .connect_with(ro)
