@@ -484,3 +484,24 @@ async fn a_full_calls_table_answers_503_with_retry_after_and_records_the_refused
     assert_eq!(rig.sip.active_calls(), 1, "the refused call took no place");
     rig.sip.shutdown();
 }
+
+#[tokio::test]
+async fn a_graceful_stop_records_the_calls_still_up_before_it_returns() {
+    let rig = Rig::new(|_| {}).await;
+    let callee = Phone::new(rig.sip.udp_addr()).await;
+    register(&callee, &rig.account("202"), "").await;
+    let caller = Phone::new(rig.sip.udp_addr()).await;
+    call_from_101(&rig, &caller, "202", "cstop").await;
+    let inv = callee.expect("INVITE").await;
+    rig.clock.0.store(NOW + 5, Ordering::Relaxed);
+    callee.send(&reply(&inv, 200, "OK", callee.addr())).await;
+    caller.expect("SIP/2.0 200").await;
+    assert_eq!(rig.sip.active_calls(), 1);
+    rig.clock.0.store(NOW + 65, Ordering::Relaxed);
+    let store = rig.store.clone();
+    rig.sip.stop().await;
+    // No waiting: the stop returns once the record is in the store.
+    let recs = store.list_records(&RecordFilter::default(), None, 10).await.unwrap().records;
+    assert_eq!(recs.len(), 1);
+    assert_eq!((recs[0].outcome, recs[0].answered_at, recs[0].ended_at), (Outcome::Answered, Some(NOW + 5), NOW + 65));
+}
