@@ -86,7 +86,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         b.shutdown().await;
     }
     sip.leave().await;
-    sip.shutdown();
+    sip.stop().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -355,6 +355,57 @@ pub struct BoxLinkReport {
     pub firmware_version: String,
 }
 
+/// A school's fallback trunk as it is set (`PUT /v1/sites/{id}/fallback-trunk`): a local SIP
+/// trunk (e.g. an analogue gateway on the school's LAN) that its box sends emergency calls to
+/// while in survival.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackTrunkSpec {
+    /// IP address of the trunk (the box resolves no names in survival).
+    pub host: String,
+    /// Its SIP port (UDP).
+    #[serde(default = "default_sip_port")]
+    pub port: u16,
+    /// Digest username, if the trunk challenges (then `password` too).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Digest password; stored for the box, never shown again.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn default_sip_port() -> u16 {
+    5060
+}
+
+impl std::fmt::Debug for FallbackTrunkSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FallbackTrunkSpec")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| ".."))
+            .finish()
+    }
+}
+
+/// A school's fallback trunk as the API shows it: never the password.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct FallbackTrunk {
+    /// The site.
+    pub site_id: i64,
+    /// IP address of the trunk.
+    pub host: String,
+    /// Its SIP port.
+    pub port: u16,
+    /// Digest username, if any.
+    pub username: Option<String>,
+    /// Whether a password is stored.
+    pub has_password: bool,
+    /// Last change, UTC Unix seconds.
+    pub updated_at: i64,
+}
+
 /// A site's configuration as a box gets it: the directory at one `config_version`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SiteConfig {
@@ -366,6 +417,8 @@ pub struct SiteConfig {
     pub extensions: Vec<SiteConfigExtension>,
     /// Ring groups by number.
     pub ring_groups: Vec<SiteConfigRingGroup>,
+    /// The school's fallback trunk, password included, if it has one.
+    pub fallback_trunk: Option<FallbackTrunkSpec>,
 }
 
 /// An extension in a [`SiteConfig`].

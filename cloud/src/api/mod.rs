@@ -152,6 +152,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/sites", get(list_sites).post(create_site))
         .route("/v1/sites/{id}", get(get_site).patch(update_site).delete(delete_site))
         .route("/v1/sites/{id}/statements/{month}", get(site_statement))
+        .route(
+            "/v1/sites/{id}/fallback-trunk",
+            get(get_fallback_trunk).put(set_fallback_trunk).delete(delete_fallback_trunk),
+        )
         .route("/v1/sites/{id}/extensions", get(list_extensions).post(create_extension))
         .route("/v1/extensions/{id}", get(get_extension).patch(update_extension).delete(delete_extension))
         .route("/v1/extensions/{id}/credential", post(reset_extension_credential))

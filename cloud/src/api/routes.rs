@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 
 use super::{openapi, AppError, AppState, Caller};
 use crate::model::{
-    Body, BodyToken, BoxInfo, CallRecord, CreatedExtension, Did, DidTarget, Extension, ExtensionPatch, IssuedBodyToken,
-    IssuedEnrollment, NewBox, NewDid, NewExtension, NewRingGroup, NewSite, RecordCursor, RecordFilter, RecordPage,
-    RingGroup, RingGroupPatch, Site, SitePatch, Statement,
+    Body, BodyToken, BoxInfo, CallRecord, CreatedExtension, Did, DidTarget, Extension, ExtensionPatch, FallbackTrunk,
+    FallbackTrunkSpec, IssuedBodyToken, IssuedEnrollment, NewBox, NewDid, NewExtension, NewRingGroup, NewSite,
+    RecordCursor, RecordFilter, RecordPage, RingGroup, RingGroupPatch, Site, SitePatch, Statement,
 };
 use crate::rating::{DestinationClass, Tariff};
 use crate::store::{Month, StoreError};
@@ -592,4 +592,33 @@ pub(crate) async fn get_record(
     let rec = st.store.get_record(id).await?;
     st.site_for(caller, rec.site_id).await.map_err(hide("call record"))?;
     Ok(Json(rec))
+}
+
+pub(crate) async fn get_fallback_trunk(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(site): ApiPath<i64>,
+) -> ApiResult<FallbackTrunk> {
+    st.site_for(caller, site).await?;
+    Ok(Json(st.store.get_fallback_trunk(site).await?))
+}
+
+pub(crate) async fn set_fallback_trunk(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(site): ApiPath<i64>,
+    ApiJson(spec): ApiJson<FallbackTrunkSpec>,
+) -> ApiResult<FallbackTrunk> {
+    st.site_for(caller, site).await?;
+    Ok(Json(st.store.set_fallback_trunk(site, &spec, st.now()).await?))
+}
+
+pub(crate) async fn delete_fallback_trunk(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(site): ApiPath<i64>,
+) -> Result<StatusCode, AppError> {
+    st.site_for(caller, site).await?;
+    st.store.delete_fallback_trunk(site).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -4,9 +4,9 @@
 //! [`ConfigTransfer`]: carillon_protocol::control::ConfigTransfer
 
 use carillon_protocol::control::{
-    bounded, CloudMessage, ConfigBegin, ConfigEnd, ConfigExtensions, ConfigRingGroups, DialPlan, Extension, HexDigest,
-    RingGroup, EXTENSIONS_PER_CHUNK, MAX_DISPLAY_NAME_LEN, MAX_EMERGENCY_NUMBERS, MAX_SITE_EXTENSIONS,
-    MAX_SITE_RING_GROUPS, RING_GROUPS_PER_CHUNK,
+    bounded, CloudMessage, ConfigBegin, ConfigEnd, ConfigExtensions, ConfigRingGroups, DialPlan, Extension,
+    FallbackTrunk, HexDigest, Password, RingGroup, TrunkCredentials, EXTENSIONS_PER_CHUNK, MAX_DISPLAY_NAME_LEN,
+    MAX_EMERGENCY_NUMBERS, MAX_SITE_EXTENSIONS, MAX_SITE_RING_GROUPS, RING_GROUPS_PER_CHUNK,
 };
 
 use crate::model::SiteConfig;
@@ -66,6 +66,20 @@ pub fn config_messages(cfg: &SiteConfig, plan: &NumberingPlan, realm: &str) -> R
             .map_err(|_| BuildError(format!("more than {MAX_EMERGENCY_NUMBERS} extra emergency numbers")))?;
     }
     let realm = bounded(realm).map_err(too_long("realm"))?;
+    let fallback_trunk = match &cfg.fallback_trunk {
+        Some(t) => Some(FallbackTrunk {
+            host: bounded(&t.host).map_err(too_long("fallback trunk host"))?,
+            port: t.port,
+            credentials: match (&t.username, &t.password) {
+                (Some(u), Some(p)) => Some(TrunkCredentials {
+                    username: bounded(u).map_err(too_long("fallback trunk username"))?,
+                    password: Password::new(p).map_err(too_long("fallback trunk password"))?,
+                }),
+                _ => None,
+            },
+        }),
+        None => None,
+    };
     let begin = ConfigBegin {
         version,
         site_code: bounded(&cfg.site_code).map_err(too_long("site code"))?,
@@ -75,7 +89,7 @@ pub fn config_messages(cfg: &SiteConfig, plan: &NumberingPlan, realm: &str) -> R
             outside_line_prefix: bounded(&plan.national_prefix).map_err(too_long("national prefix"))?,
         },
         emergency_numbers,
-        fallback_trunk: None,
+        fallback_trunk,
         // Both fit: checked against the u16 maxima above.
         extension_count: u16::try_from(cfg.extensions.len()).unwrap_or(u16::MAX),
         ring_group_count: u16::try_from(cfg.ring_groups.len()).unwrap_or(u16::MAX),
@@ -149,7 +163,28 @@ mod tests {
                     timeout_secs: 20,
                 })
                 .collect(),
+            fallback_trunk: None,
         }
+    }
+
+    #[test]
+    fn the_fallback_trunk_is_carried_with_its_credentials() {
+        let mut s = site(1, 0);
+        let msgs = config_messages(&s, &NumberingPlan::default(), "carillon").expect("builds");
+        let CloudMessage::ConfigBegin(b) = &msgs[0] else { panic!("begin first") };
+        assert_eq!(b.fallback_trunk, None);
+        s.fallback_trunk = Some(crate::model::FallbackTrunkSpec {
+            host: "192.168.1.20".into(),
+            port: 5062,
+            username: Some("school".into()),
+            password: Some("s3cret".into()),
+        });
+        let msgs = config_messages(&s, &NumberingPlan::default(), "carillon").expect("builds");
+        let CloudMessage::ConfigBegin(b) = &msgs[0] else { panic!("begin first") };
+        let t = b.fallback_trunk.as_ref().expect("carried");
+        assert_eq!((t.host.as_str(), t.port), ("192.168.1.20", 5062));
+        let c = t.credentials.as_ref().expect("credentials");
+        assert_eq!((c.username.as_str(), c.password.0.as_str()), ("school", "s3cret"));
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! publishes in the shared database is *which* node holds bindings of an extension:
 //! `presence(username, node_id, expires_at)`, written when a REGISTER changes the extension's
 //! bindings on this node (removed when none is left) and when a box hands bindings back here.
+//! A REGISTER does not wait for that write: it marks its user, and one writer task
+//! ([`Core::presence_writer`]) publishes every marked user's current state in one transaction
+//! (off the SIP path, like call records; the marks are a set, so bounded by the users). A
+//! box's hand-back is published before its `BindingsAck` (the box may rely on it).
 //! A phone behind a box registers through the box's flow, so its row names the node that
 //! holds that flow. Rows count only while their node's lease (`nodes.lease_until`, renewed by
 //! [`Core::heartbeat`] every third of `node_lease_secs`) is live.
@@ -134,6 +138,51 @@ impl Core {
         };
         if let Err(e) = r {
             tracing::warn!(error = %e, user = %super::Redacted(user), "cannot publish presence");
+        }
+    }
+
+    /// Marks `user`'s registry row for the presence writer (multi-node mode; nothing otherwise).
+    pub(crate) fn publish_soon(&self, user: &str) {
+        if self.cluster.is_none() {
+            return;
+        }
+        let mut dirty = self.presence_dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if dirty.insert(user.to_owned()) && dirty.len() == 1 {
+            self.presence_wake.notify_one();
+        }
+    }
+
+    /// Publishes the marked users' rows, their state read from the location service when
+    /// written (so the latest state wins), all in one transaction; a failed write is retried
+    /// a second later. A task of the server in multi-node mode.
+    pub(crate) async fn presence_writer(self: Arc<Self>) {
+        let Some(c) = &self.cluster else { return };
+        loop {
+            self.presence_wake.notified().await;
+            let users: Vec<String> = {
+                let mut dirty = self.presence_dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                dirty.drain().collect()
+            };
+            if users.is_empty() {
+                continue;
+            }
+            let now = self.clock.unix_now();
+            let rows: Vec<(String, Option<i64>)> = users
+                .into_iter()
+                .map(|u| {
+                    let exp = self.location.lookup(&u, now).iter().map(|b| b.expires_at).max();
+                    (u, exp)
+                })
+                .collect();
+            if let Err(e) = self.store.presence_publish(&c.node_id, &rows).await {
+                tracing::warn!(error = %e, users = rows.len(), "cannot publish presence, retrying");
+                {
+                    let mut dirty = self.presence_dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    dirty.extend(rows.into_iter().map(|(u, _)| u));
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                self.presence_wake.notify_one();
+            }
         }
     }
 

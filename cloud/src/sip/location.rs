@@ -61,29 +61,41 @@ pub enum LocationError {
 /// The bindings of every extension, by SIP username.
 #[derive(Debug)]
 pub struct Location {
-    map: Mutex<HashMap<String, Vec<Binding>>>,
+    map: Mutex<Table>,
     max_total: usize,
     max_per_user: usize,
+}
+
+/// The map and the number of bindings it holds (expired ones included until swept), kept
+/// together under one lock so that a REGISTER costs O(its user's bindings), not O(all).
+#[derive(Debug, Default)]
+struct Table {
+    users: HashMap<String, Vec<Binding>>,
+    total: usize,
 }
 
 impl Location {
     /// An empty table with its limits.
     pub fn new(max_total: usize, max_per_user: usize) -> Location {
-        Location { map: Mutex::new(HashMap::new()), max_total, max_per_user }
+        Location { map: Mutex::new(Table::default()), max_total, max_per_user }
     }
 
-    fn map(&self) -> MutexGuard<'_, HashMap<String, Vec<Binding>>> {
+    fn map(&self) -> MutexGuard<'_, Table> {
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The live bindings of `user` at `now`.
     pub fn lookup(&self, user: &str, now: i64) -> Vec<Binding> {
-        self.map().get(user).map(|v| v.iter().filter(|b| b.expires_at > now).cloned().collect()).unwrap_or_default()
+        self.map()
+            .users
+            .get(user)
+            .map(|v| v.iter().filter(|b| b.expires_at > now).cloned().collect())
+            .unwrap_or_default()
     }
 
-    /// Number of live bindings.
+    /// Number of bindings held (the expired ones until the next sweep).
     pub fn len(&self) -> usize {
-        self.map().values().map(Vec::len).sum()
+        self.map().total
     }
 
     /// Whether there is no binding.
@@ -101,11 +113,14 @@ impl Location {
         changes: Vec<(Binding, u32)>,
         now: i64,
     ) -> Result<Vec<Binding>, LocationError> {
-        let mut map = self.map();
-        let total: usize = map.values().map(Vec::len).sum();
-        let list = map.entry(user.to_owned()).or_default();
+        let mut table = self.map();
+        let Table { users, total } = &mut *table;
+        let list = users.entry(user.to_owned()).or_default();
         let before = list.len();
         list.retain(|b| b.expires_at > now);
+        // Expired ones of this user are gone, whatever follows.
+        *total -= before - list.len();
+        let before = list.len();
         let mut next = if remove_all { Vec::new() } else { list.clone() };
         for (b, expires) in changes {
             let pos = next.iter().position(|o| o.contact == b.contact);
@@ -120,15 +135,23 @@ impl Location {
                 next.push(b);
             }
         }
-        if next.len() > self.max_per_user {
-            return Err(LocationError::TooManyForUser);
+        let refuse = if next.len() > self.max_per_user {
+            Some(LocationError::TooManyForUser)
+        } else if *total - before + next.len() > self.max_total && next.len() > before {
+            Some(LocationError::Full)
+        } else {
+            None
+        };
+        if let Some(e) = refuse {
+            if list.is_empty() {
+                users.remove(user);
+            }
+            return Err(e);
         }
-        if total - before + next.len() > self.max_total && next.len() > list.len() {
-            return Err(LocationError::Full);
-        }
+        *total = *total - before + next.len();
         *list = next.clone();
         if list.is_empty() {
-            map.remove(user);
+            users.remove(user);
         }
         Ok(next)
     }
@@ -160,9 +183,12 @@ impl Location {
 
     /// Drops expired bindings.
     pub fn sweep(&self, now: i64) {
-        let mut map = self.map();
-        map.retain(|_, v| {
+        let mut table = self.map();
+        let Table { users, total } = &mut *table;
+        users.retain(|_, v| {
+            let before = v.len();
             v.retain(|b| b.expires_at > now);
+            *total -= before - v.len();
             !v.is_empty()
         });
     }
@@ -197,5 +223,29 @@ mod tests {
         l.update("u", true, vec![], 0).expect("ok");
         assert!(l.lookup("u", 0).is_empty());
         assert!(l.lookup("v", 100).is_empty(), "expired at 100");
+    }
+
+    #[test]
+    fn the_count_follows_every_change() {
+        let l = Location::new(100, 5);
+        assert_eq!(l.len(), 0);
+        l.update("u", false, vec![(b("sip:a", "c", 1, 100), 100), (b("sip:b", "c", 1, 50), 50)], 0).expect("ok");
+        l.update("v", false, vec![(b("sip:x", "d", 1, 100), 100)], 0).expect("ok");
+        assert_eq!(l.len(), 3);
+        // A refresh replaces, a 0 removes, a refused update changes nothing.
+        l.update("u", false, vec![(b("sip:a", "c", 2, 200), 200)], 0).expect("ok");
+        assert_eq!(l.len(), 3);
+        l.update("u", false, vec![(b("sip:b", "c", 3, 0), 0)], 0).expect("ok");
+        assert_eq!(l.len(), 2);
+        let many: Vec<_> = (0..6).map(|i| (b(&format!("sip:{i}"), "e", 1, 100), 100)).collect();
+        assert_eq!(l.update("w", false, many, 0), Err(LocationError::TooManyForUser));
+        assert_eq!(l.len(), 2);
+        // Expired bindings leave the count when their user registers again, or at the sweep.
+        l.update("v", false, vec![(b("sip:y", "f", 1, 300), 300)], 150).expect("ok");
+        assert_eq!(l.len(), 2, "v's expired sip:x replaced by sip:y");
+        l.sweep(250);
+        assert_eq!(l.len(), 1, "u's sip:a expired at 200");
+        l.update("v", true, vec![], 250).expect("ok");
+        assert!(l.is_empty());
     }
 }

@@ -98,10 +98,6 @@ enum BranchEvent {
 impl Core {
     /// An initial INVITE.
     pub(crate) async fn invite(self: &Arc<Self>, ctx: &Ctx, msg: &Message<'_, '_>) {
-        if self.calls.load(Ordering::Relaxed) >= self.cfg.max_calls {
-            self.overloaded(ctx, msg, "calls").await;
-            return;
-        }
         self.reply(ctx, msg, 100, "Trying", &[]).await;
         let now = self.clock.unix_now();
         let peer = self.cluster.as_ref().and_then(|c| {
@@ -164,7 +160,25 @@ impl Core {
                 return;
             }
         };
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        // The calls table is checked once the call is known (authenticated and routed), so a
+        // call refused for capacity gets its record like any other refusal.
+        let max = self.cfg.max_calls;
+        if self.calls.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_err() {
+            self.overloaded(ctx, msg, "calls").await;
+            if plan.record {
+                let call = CallEvent {
+                    caller: plan.caller.clone(),
+                    callee: plan.callee.clone(),
+                    direction: plan.direction,
+                    started_at: now,
+                    answered_at: None,
+                    ended_at: now,
+                    outcome: Outcome::Failed,
+                };
+                self.record(plan.site_id, sanitize(call)).await;
+            }
+            return;
+        }
         self.run_call(ctx, msg, plan, now).await;
     }
 

@@ -16,7 +16,7 @@ use super::build::{self, Fwd};
 use super::location::{Binding, HandedBinding, Location, LocationError};
 use super::transport::{Flow, Inbound, Transport, Transports};
 use super::txn::{Begin, ClientEvent, ClientTxn, Response, ServerKey, Transactions};
-use super::{Clock, Redacted, SipConfig};
+use super::{Clock, SipConfig};
 use crate::model::{CallEvent, Direction, Outcome};
 use crate::store::Store;
 
@@ -63,6 +63,12 @@ pub(crate) struct Core {
     pub dialogs: Mutex<HashMap<String, Dialog>>,
     pub calls: AtomicUsize,
     pub trunk_registered: AtomicBool,
+    /// Call records on their way to the store (off the SIP path).
+    pub recorder: super::recorder::RecordWriter,
+    /// Users whose registry row must be written (multi-node mode; see `cluster`).
+    pub presence_dirty: Mutex<std::collections::HashSet<String>>,
+    /// Wakes the presence writer.
+    pub presence_wake: tokio::sync::Notify,
     /// Multi-node mode; `None` for a single node.
     pub cluster: Option<super::cluster::Cluster>,
 }
@@ -91,7 +97,12 @@ impl Core {
         cluster: Option<super::cluster::Cluster>,
     ) -> Arc<Core> {
         let host = cfg.host.clone().unwrap_or_else(|| ports.udp.ip().to_string());
+        let recorder =
+            super::recorder::RecordWriter::start(store.clone(), clock.clone(), cfg.record_queue, cfg.record_batch);
         Arc::new(Core {
+            recorder,
+            presence_dirty: Mutex::new(std::collections::HashSet::new()),
+            presence_wake: tokio::sync::Notify::new(),
             txns: Transactions::new(cfg.max_transactions),
             location: Location::new(cfg.max_bindings, cfg.max_bindings_per_user),
             store,
@@ -217,14 +228,18 @@ impl Core {
         self.reply(ctx, req, 503, "Service Unavailable", &[("Retry-After", ra.as_bytes())]).await;
     }
 
-    /// Stores a call record, logging a failure (a record is never worth failing a call for,
-    /// but its loss is an error in the log).
+    /// Hands a call record to the writer (see `recorder`): returns once it is queued, waiting
+    /// only while the queue is full.
     pub(crate) async fn record(&self, site_id: i64, call: CallEvent) {
-        let now = self.clock.unix_now();
-        if let Err(e) = self.store.record_call(site_id, &call, now).await {
-            tracing::error!(error = %e, site_id, "cannot store call record");
-        } else {
-            tracing::info!(site_id, outcome = call.outcome.as_str(), callee = %Redacted(&call.callee), "call recorded");
+        self.recorder.submit(site_id, call).await;
+    }
+
+    /// Records every answered call still up as ended now (the node is stopping: its BYE
+    /// will find no dialog here).
+    pub(crate) async fn end_all_dialogs(&self) {
+        let open: Vec<String> = self.dialogs().keys().cloned().collect();
+        for k in open {
+            self.end_dialog(&k).await;
         }
     }
 
@@ -237,8 +252,9 @@ impl Core {
             Ok(Status::Partial) => return,
             Err(e) => {
                 // 505 and 513 can be answered: the rest of the message still parses once the
-                // version or the size is set aside. Anything else has no Via to answer along.
-                if let Some(b) = answer_unparseable(&inb.bytes, e) {
+                // version or the size is set aside; so can a malformed header line, once left
+                // out (`salvage`). Anything else has no Via to answer along.
+                if let Some(b) = answer_unparseable(&inb.bytes, e, &cfg) {
                     self.send(&inb.flow, b).await;
                 } else {
                     tracing::debug!(flow = %inb.flow, error = %e, "unparseable message dropped");
@@ -284,7 +300,7 @@ impl Core {
             self.on_cancel(&ctx, &msg).await;
             return;
         }
-        match self.txns.server_begin(&ctx.key, is_ack) {
+        match self.txns.server_begin(&ctx.key, is_ack, ctx.flow.transport != Transport::Udp) {
             Begin::New => {}
             Begin::AckAbsorbed => return,
             Begin::Retransmission(last) => {
@@ -376,7 +392,12 @@ impl Core {
                 let stale = matches!(e, super::AuthError::Stale);
                 let ch = self.auth.challenges(now, stale);
                 let extra: Vec<(&str, &[u8])> = ch.iter().map(|c| ("WWW-Authenticate", &c[..])).collect();
-                self.reply(ctx, msg, 401, "Unauthorized", &extra).await;
+                // Stateless (RFC 3261 §8.2.7): the nonce is stateless too, so a retransmission
+                // gets a fresh challenge, and the table keeps room for real transactions.
+                self.txns.server_forget(&ctx.key);
+                if let Some(bytes) = build::response(msg, 401, "Unauthorized", Some(&ctx.to_tag), &extra) {
+                    self.send(&ctx.flow, bytes).await;
+                }
                 return;
             }
             Err(e) => {
@@ -447,7 +468,7 @@ impl Core {
             }
         };
         tracing::debug!(user = %user, bindings = bindings.len(), flow = %ctx.flow, "registered");
-        self.publish(&user, &bindings).await;
+        self.publish_soon(&user);
         let contacts: Vec<Vec<u8>> = bindings
             .iter()
             .map(|b| format!("<{}>;expires={}", b.contact, (b.expires_at - now).max(0)).into_bytes())
@@ -616,8 +637,9 @@ impl Core {
     }
 }
 
-/// The answer to a request whose only fault is its SIP version (505) or its size (513).
-fn answer_unparseable(bytes: &[u8], e: carillon_protocol::ParseError) -> Option<Vec<u8>> {
+/// The answer to a request whose only fault is its SIP version (505), its size (513) or a
+/// malformed header line (400, answered without that line: see `salvage`).
+fn answer_unparseable(bytes: &[u8], e: carillon_protocol::ParseError, cfg: &ParseConfig) -> Option<Vec<u8>> {
     use carillon_protocol::ParseError;
     let patched;
     let (input, cfg) = match e {
@@ -634,11 +656,19 @@ fn answer_unparseable(bytes: &[u8], e: carillon_protocol::ParseError) -> Option<
         ParseError::MessageTooLarge | ParseError::TooManyHeaders => {
             (bytes, ParseConfig { max_message_len: usize::MAX, ..ParseConfig::DEFAULT })
         }
+        ParseError::BadHeaderLine(_) => match super::salvage::without_bad_lines(bytes, Framing::Datagram, cfg)? {
+            Status::Complete((fixed, _)) => {
+                patched = fixed;
+                (&patched[..], *cfg)
+            }
+            Status::Partial => return None,
+        },
         _ => return None,
     };
     let mut headers = vec![Header::EMPTY; 1024];
     let Ok(Status::Complete(msg)) = parse(input, &mut headers, Framing::Datagram, &cfg) else { return None };
-    if !msg.is_request() || msg.method() == Some(Method::Ack) {
+    // Only a request, not an ACK, with a Via to answer along (RFC 3261 §18.2.2).
+    if !msg.is_request() || msg.method() == Some(Method::Ack) || !matches!(msg.top_via(), Some(Ok(_))) {
         return None;
     }
     build::response(&msg, e.status(), &e.to_string(), Some(&build::tag()), &[])

@@ -362,6 +362,23 @@ impl Transports {
                             sink(Inbound { flow, bytes });
                         }
                     }
+                    Err(e @ carillon_protocol::ParseError::BadHeaderLine(_)) => {
+                        // A malformed header line: the message's end is still known once the
+                        // line is left out; it goes on as it came, to be answered 400.
+                        match super::salvage::without_bad_lines(&buf, Framing::Stream, &cfg) {
+                            Some(Status::Complete((_, used))) => {
+                                let bytes: Vec<u8> = buf.drain(..used).collect();
+                                if let Some(sink) = &sink {
+                                    sink(Inbound { flow, bytes });
+                                }
+                            }
+                            Some(Status::Partial) => break,
+                            None => {
+                                tracing::debug!(%flow, error = %e, "unframeable stream input");
+                                return Err("framing error");
+                            }
+                        }
+                    }
                     Err(e) => {
                         // The framing is lost: nothing after this point can be trusted.
                         tracing::debug!(%flow, error = %e, "unframeable stream input");

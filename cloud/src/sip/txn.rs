@@ -8,7 +8,10 @@
 //!   is matched by (top Via branch, sent-by, method; ACK matches its INVITE, RFC 3261
 //!   §17.2.3); a retransmission gets the last response again or is absorbed, and an ACK for a
 //!   non-2xx final response is absorbed (§17.2.1). Entries linger 32 s after their final
-//!   response (Timer J / H);
+//!   response (Timer J / H) — except a non-INVITE transaction on TCP/TLS, which ends with its
+//!   final response (Timer J is 0 on a reliable transport, §17.2.2), and a challenge the
+//!   registrar answers statelessly (§8.2.7, see [`Transactions::server_forget`]). A full
+//!   table is first swept of expired entries; still full, the request gets 503;
 //! - client side, [`ClientTxn`]: a forwarded request whose responses come back to its owner
 //!   by branch; over UDP it is retransmitted (Timers A / E, doubling up to T2, §17.1.1.2,
 //!   §17.1.2.2); with no final response after 64·T1 it times out (Timers B / F).
@@ -58,6 +61,8 @@ pub(crate) enum Begin {
 }
 
 struct ServerEntry {
+    /// Came over TCP/TLS: a non-INVITE transaction ends at its final response.
+    reliable: bool,
     last: Option<Vec<u8>>,
     final_code: Option<u16>,
     expires: Instant,
@@ -91,8 +96,8 @@ impl Transactions {
         Arc::new(Transactions { server: Mutex::new(HashMap::new()), client: Mutex::new(HashMap::new()), max })
     }
 
-    /// Classifies an incoming request.
-    pub(crate) fn server_begin(&self, key: &ServerKey, is_ack: bool) -> Begin {
+    /// Classifies an incoming request (`reliable`: it came over TCP or TLS).
+    pub(crate) fn server_begin(&self, key: &ServerKey, is_ack: bool, reliable: bool) -> Begin {
         let mut t = lock(&self.server);
         if let Some(e) = t.get(key) {
             if is_ack {
@@ -107,16 +112,29 @@ impl Transactions {
             return Begin::New;
         }
         if t.len() >= self.max {
-            return Begin::Full;
+            // The periodic sweep may be behind: count only the live ones.
+            let now = Instant::now();
+            t.retain(|_, e| e.expires > now);
+            if t.len() >= self.max {
+                return Begin::Full;
+            }
         }
         let expires = Instant::now() + TIMEOUT + LINGER;
-        t.insert(key.clone(), ServerEntry { last: None, final_code: None, expires, cancel: None, cancelled: false });
+        t.insert(
+            key.clone(),
+            ServerEntry { reliable, last: None, final_code: None, expires, cancel: None, cancelled: false },
+        );
         Begin::New
     }
 
     /// Records the response sent for a transaction (resent to retransmissions).
     pub(crate) fn server_reply(&self, key: &ServerKey, code: u16, bytes: &[u8]) {
         let mut t = lock(&self.server);
+        if code >= 200 && key.method != "INVITE" && t.get(key).is_some_and(|e| e.reliable) {
+            // Timer J = 0 on TCP/TLS: the transport does not retransmit (RFC 3261 §17.2.2).
+            t.remove(key);
+            return;
+        }
         if let Some(e) = t.get_mut(key) {
             e.last = Some(bytes.to_vec());
             if code >= 200 {
@@ -125,6 +143,13 @@ impl Transactions {
                 e.cancel = None;
             }
         }
+    }
+
+    /// Ends a transaction without keeping its answer: the request was answered statelessly
+    /// (RFC 3261 §8.2.7, the registrar's digest challenges — a retransmission just gets a
+    /// fresh challenge), so it holds no table entry for 32 s.
+    pub(crate) fn server_forget(&self, key: &ServerKey) {
+        lock(&self.server).remove(key);
     }
 
     /// The INVITE transaction `key` will get CANCELs through `tx`. Returns false if it was

@@ -292,11 +292,13 @@ impl Store {
                 timeout_secs: col(g, "timeout_secs")?,
             });
         }
+        let fallback_trunk = super::directory::fallback_trunk_in(&mut conn, site_id).await?.map(|(spec, _)| spec);
         Ok(SiteConfig {
             version: col(&site, "config_version")?,
             site_code: col(&site, "code")?,
             extensions,
             ring_groups,
+            fallback_trunk,
         })
     }
 

@@ -9,8 +9,8 @@ use sqlx::AnyConnection;
 use super::tenancy::site_in;
 use super::{check_name, col, Result, Store, StoreError};
 use crate::model::{
-    CreatedExtension, Did, DidTarget, Extension, ExtensionPatch, NewDid, NewExtension, NewRingGroup, RingGroup,
-    RingGroupPatch, SipCredential,
+    CreatedExtension, Did, DidTarget, Extension, ExtensionPatch, FallbackTrunk, FallbackTrunkSpec, NewDid,
+    NewExtension, NewRingGroup, RingGroup, RingGroupPatch, SipCredential,
 };
 use crate::secrets;
 
@@ -224,7 +224,7 @@ impl Store {
 
     /// One extension.
     pub async fn get_extension(&self, id: i64) -> Result<Extension> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         extension_in(&mut conn, id).await
     }
 
@@ -232,7 +232,7 @@ impl Store {
     pub async fn list_extensions(&self, site_id: i64) -> Result<Vec<Extension>> {
         let rows = sqlx::query(&format!("SELECT {EXT_COLS} FROM extensions WHERE site_id = $1 ORDER BY number"))
             .bind(site_id)
-            .fetch_all(&self.pool)
+            .fetch_all(self.reader())
             .await?;
         rows.iter().map(extension_from_row).collect()
     }
@@ -298,7 +298,7 @@ impl Store {
         let row =
             sqlx::query(&format!("SELECT {EXT_COLS}, ha1_md5, ha1_sha256 FROM extensions WHERE sip_username = $1"))
                 .bind(username.to_owned())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.reader())
                 .await?
                 .ok_or(StoreError::NotFound("extension"))?;
         Ok(SipCredential {
@@ -339,13 +339,13 @@ impl Store {
 
     /// One ring group with its members.
     pub async fn get_ring_group(&self, id: i64) -> Result<RingGroup> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         ring_group_in(&mut conn, id).await
     }
 
     /// The ring groups of a site, by number.
     pub async fn list_ring_groups(&self, site_id: i64) -> Result<Vec<RingGroup>> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         let ids = sqlx::query("SELECT id FROM ring_groups WHERE site_id = $1 ORDER BY number")
             .bind(site_id)
             .fetch_all(&mut *conn)
@@ -435,7 +435,7 @@ impl Store {
 
     /// One DID.
     pub async fn get_did(&self, id: i64) -> Result<Did> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         self.get_did_in(&mut conn, id).await
     }
 
@@ -452,7 +452,7 @@ impl Store {
     pub async fn did_by_number(&self, number: &str) -> Result<Did> {
         let row = sqlx::query(&format!("SELECT {DID_COLS} FROM dids WHERE number = $1"))
             .bind(number.to_owned())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound("DID"))?;
         did_from_row(&row)
@@ -468,7 +468,7 @@ impl Store {
         ))
         .bind(site_id.unwrap_or(0))
         .bind(body_id.unwrap_or(0))
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await?;
         rows.iter().map(did_from_row).collect()
     }
@@ -519,7 +519,7 @@ pub enum SiteNumber {
 impl Store {
     /// The extension or ring group that `number` names inside a site, if any.
     pub async fn number_in_site(&self, site_id: i64, number: &str) -> Result<Option<SiteNumber>> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         let ext = sqlx::query(&format!("SELECT {EXT_COLS} FROM extensions WHERE site_id = $1 AND number = $2"))
             .bind(site_id)
             .bind(number.to_owned())
@@ -545,5 +545,115 @@ impl Store {
         let dids = self.list_dids(Some(site_id), None).await?;
         let main = dids.iter().find(|d| matches!(d.target, DidTarget::RingGroup(_))).or(dids.first());
         Ok(main.map(|d| d.number.clone()))
+    }
+}
+
+/// A site's fallback trunk (spec with the password, and the API's view), if it has one.
+pub(crate) async fn fallback_trunk_in(
+    conn: &mut AnyConnection,
+    site_id: i64,
+) -> Result<Option<(FallbackTrunkSpec, FallbackTrunk)>> {
+    let row = sqlx::query("SELECT host, port, username, password, updated_at FROM fallback_trunks WHERE site_id = $1")
+        .bind(site_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let port: i64 = col(&row, "port")?;
+    let port = u16::try_from(port).map_err(|_| StoreError::Corrupt(format!("fallback trunk port {port}")))?;
+    let spec = FallbackTrunkSpec {
+        host: col(&row, "host")?,
+        port,
+        username: col(&row, "username")?,
+        password: col(&row, "password")?,
+    };
+    let view = FallbackTrunk {
+        site_id,
+        host: spec.host.clone(),
+        port,
+        username: spec.username.clone(),
+        has_password: spec.password.is_some(),
+        updated_at: col(&row, "updated_at")?,
+    };
+    Ok(Some((spec, view)))
+}
+
+/// Checks a fallback trunk against what the box can use and the control link can carry.
+fn check_fallback_trunk(t: &FallbackTrunkSpec) -> Result<()> {
+    use carillon_protocol::control::{MAX_HOST_LEN, MAX_PASSWORD_LEN, MAX_USERNAME_LEN};
+    if t.host.len() > MAX_HOST_LEN || t.host.parse::<std::net::IpAddr>().is_err() {
+        return Err(StoreError::Invalid("host must be an IP address (the box resolves no names in survival)".into()));
+    }
+    if t.port == 0 {
+        return Err(StoreError::Invalid("port must be 1 to 65535".into()));
+    }
+    let printable = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
+    match (&t.username, &t.password) {
+        (None, None) => Ok(()),
+        (Some(u), Some(p)) => {
+            if u.len() > MAX_USERNAME_LEN || !printable(u) {
+                return Err(StoreError::Invalid(format!(
+                    "username must be 1 to {MAX_USERNAME_LEN} printable ASCII characters"
+                )));
+            }
+            if p.len() > MAX_PASSWORD_LEN || !printable(p) {
+                return Err(StoreError::Invalid(format!(
+                    "password must be 1 to {MAX_PASSWORD_LEN} printable ASCII characters"
+                )));
+            }
+            Ok(())
+        }
+        _ => Err(StoreError::Invalid("username and password go together".into())),
+    }
+}
+
+impl Store {
+    /// Sets (or replaces) a site's fallback trunk; its boxes get it with their next
+    /// configuration push (the site's configuration version is bumped).
+    pub async fn set_fallback_trunk(&self, site_id: i64, t: &FallbackTrunkSpec, now: i64) -> Result<FallbackTrunk> {
+        check_fallback_trunk(t)?;
+        let mut tx = self.pool.begin().await?;
+        site_in(&mut tx, site_id).await?;
+        sqlx::query(
+            "INSERT INTO fallback_trunks (site_id, host, port, username, password, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (site_id) DO UPDATE SET host = excluded.host, port = excluded.port, \
+                 username = excluded.username, password = excluded.password, updated_at = excluded.updated_at",
+        )
+        .bind(site_id)
+        .bind(t.host.clone())
+        .bind(i64::from(t.port))
+        .bind(t.username.clone())
+        .bind(t.password.clone())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        bump_config_version(&mut tx, site_id).await?;
+        let view = fallback_trunk_in(&mut tx, site_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("fallback trunk not found after its write".into()))?
+            .1;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// A site's fallback trunk (without its password).
+    pub async fn get_fallback_trunk(&self, site_id: i64) -> Result<FallbackTrunk> {
+        let mut conn = self.reader().acquire().await?;
+        site_in(&mut conn, site_id).await?;
+        fallback_trunk_in(&mut conn, site_id).await?.map(|t| t.1).ok_or(StoreError::NotFound("fallback trunk"))
+    }
+
+    /// Removes a site's fallback trunk (its boxes are told at the next push).
+    pub async fn delete_fallback_trunk(&self, site_id: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        site_in(&mut tx, site_id).await?;
+        let done =
+            sqlx::query("DELETE FROM fallback_trunks WHERE site_id = $1").bind(site_id).execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("fallback trunk"));
+        }
+        bump_config_version(&mut tx, site_id).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -8,9 +8,13 @@
 //! differ, the DDL, lives in two migration folders kept column for column in step:
 //! `migrations/sqlite` and `migrations/postgres`. The URL's scheme picks the folder.
 //!
-//! SQLite runs on one pooled connection: it has a single writer anyway, and one connection rules
-//! out `SQLITE_BUSY` on lock upgrades inside transactions (and keeps `sqlite::memory:` one
-//! database). PostgreSQL gets a pool and is what several cloud nodes share.
+//! SQLite writes go through one pooled connection: it has a single writer anyway, and one
+//! connection rules out `SQLITE_BUSY` on lock upgrades inside transactions. A file database runs
+//! in WAL mode with `synchronous = FULL` (every commit is on disk before it returns: nothing
+//! accepted is lost, even on power loss), and the reads on the SIP path (credentials, numbers,
+//! DIDs) go through a second pool of read-only connections, which in WAL mode never wait for the
+//! writer nor its fsync. `sqlite::memory:` is one database per connection, so there the readers
+//! are the writer. PostgreSQL gets one pool for both and is what several cloud nodes share.
 //!
 //! # Time
 //! Nothing here reads a clock: every method that stamps or expires something takes `now`.
@@ -33,6 +37,7 @@ use crate::rating::NumberingPlan;
 
 pub use directory::SiteNumber;
 pub use nodes::NodePresence;
+pub(crate) use records::check_call;
 pub use records::Month;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -131,6 +136,8 @@ impl Default for StoreOptions {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Read-only queries: a pool of read-only connections on a SQLite file, else `pool`.
+    read: AnyPool,
     backend: Backend,
     opts: Arc<StoreOptions>,
 }
@@ -148,11 +155,26 @@ impl Store {
             return Err(StoreError::UnsupportedUrl);
         };
         let connect_opts: AnyConnectOptions = url.parse()?;
+        let in_memory = backend == Backend::Sqlite && url.contains(":memory:");
         let pool_opts = match backend {
             // One connection that never expires: see the module docs.
-            Backend::Sqlite => {
-                AnyPoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
-            }
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if !in_memory {
+                            // WAL is a property of the file (it stays on); synchronous is per
+                            // connection. FULL: the WAL is fsynced at every commit. See the
+                            // README, "Call records: group commit".
+                            sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        }
+                        sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+                        Ok(())
+                    })
+                }),
             Backend::Postgres => AnyPoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
                 .acquire_timeout(Duration::from_secs(10)),
@@ -162,7 +184,26 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend, opts: Arc::new(opts) })
+        let read = if backend == Backend::Sqlite && !in_memory {
+            // Opened after the migrations: the file and its WAL exist.
+            let ro: AnyConnectOptions = read_only_url(url).parse()?;
+            // One reader is opened now, so that the first request does not pay for it.
+            AnyPoolOptions::new()
+                .max_connections(SQLITE_READERS)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(ro)
+                .await?
+        } else {
+            pool.clone()
+        };
+        Ok(Store { pool, read, backend, opts: Arc::new(opts) })
+    }
+
+    /// The pool for read-only queries (see the module docs).
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.read
     }
 
     /// Which database this store is on.
@@ -177,8 +218,20 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
+        self.read.close().await;
         self.pool.close().await;
     }
+}
+
+/// Read-only connections on a SQLite file (WAL lets them read while the writer commits).
+const SQLITE_READERS: u32 = 4;
+
+/// `url` with `mode=ro` instead of whatever mode it asked.
+fn read_only_url(url: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("mode=")).collect();
+    params.push("mode=ro");
+    format!("{base}?{}", params.join("&"))
 }
 
 /// Reads a column, mapping a decode failure to [`StoreError::Corrupt`].

@@ -59,6 +59,36 @@ impl Store {
         Ok(())
     }
 
+    /// Writes several registry rows of `node_id` in one transaction: `Some(expires_at)` sets a
+    /// user's row, `None` removes it.
+    pub async fn presence_publish(&self, node_id: &str, rows: &[(String, Option<i64>)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (username, expires_at) in rows {
+            match expires_at {
+                Some(exp) => {
+                    sqlx::query(
+                        "INSERT INTO presence (username, node_id, expires_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (username, node_id) DO UPDATE SET expires_at = excluded.expires_at",
+                    )
+                    .bind(username.clone())
+                    .bind(node_id)
+                    .bind(*exp)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM presence WHERE username = $1 AND node_id = $2")
+                        .bind(username.clone())
+                        .bind(node_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records that `node_id` holds no binding of `username` any more.
     pub async fn presence_clear(&self, username: &str, node_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM presence WHERE username = $1 AND node_id = $2")

@@ -208,11 +208,32 @@ impl Store {
         Ok(rec)
     }
 
+    /// Stores and rates a batch of calls the cloud handled, in one transaction: all of them or,
+    /// on any error, none (group commit: one fsync for the batch). The records come back in
+    /// the order of `calls`.
+    pub async fn record_calls(&self, calls: &[(i64, CallEvent)], now: i64) -> Result<Vec<CallRecord>> {
+        for (_, call) in calls {
+            check_call(call)?;
+        }
+        let mut tx = self.pool.begin().await?;
+        let tariffs = load_tariffs(&mut tx).await?;
+        let mut out = Vec::with_capacity(calls.len());
+        for (site_id, call) in calls {
+            site_in(&mut tx, *site_id).await?;
+            let rec = insert_record(&mut tx, &self.opts.plan, &tariffs, *site_id, None, call, now)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("insert of a cloud call record returned nothing".into()))?;
+            out.push(rec);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
     /// One call record.
     pub async fn get_record(&self, id: i64) -> Result<CallRecord> {
         let row = sqlx::query(&format!("SELECT {REC_COLS} FROM call_records WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound("call record"))?;
         record_from_row(&row)
@@ -248,7 +269,7 @@ impl Store {
         .bind(after_start)
         .bind(after_id)
         .bind(limit + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await?;
         let mut records = rows.iter().map(record_from_row).collect::<Result<Vec<_>>>()?;
         let more = records.len() > usize::try_from(limit).unwrap_or(usize::MAX);
@@ -276,7 +297,7 @@ impl Store {
         .bind(body_id)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await?;
         let mut sums: HashMap<String, (i64, i64, i64)> = HashMap::new();
         for r in &rows {

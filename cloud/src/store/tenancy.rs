@@ -71,7 +71,7 @@ impl Store {
     pub async fn get_body(&self, id: i64) -> Result<Body> {
         let row = sqlx::query("SELECT id, name, created_at FROM organising_bodies WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound("organising body"))?;
         body_from_row(&row)
@@ -79,8 +79,9 @@ impl Store {
 
     /// Every organising body, by id.
     pub async fn list_bodies(&self) -> Result<Vec<Body>> {
-        let rows =
-            sqlx::query("SELECT id, name, created_at FROM organising_bodies ORDER BY id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT id, name, created_at FROM organising_bodies ORDER BY id")
+            .fetch_all(self.reader())
+            .await?;
         rows.iter().map(body_from_row).collect()
     }
 
@@ -182,7 +183,7 @@ impl Store {
 
     /// One site.
     pub async fn get_site(&self, id: i64) -> Result<Site> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader().acquire().await?;
         site_in(&mut conn, id).await
     }
 
@@ -190,7 +191,7 @@ impl Store {
     pub async fn site_by_code(&self, code: &str) -> Result<Site> {
         let row = sqlx::query(&format!("SELECT {SITE_COLS} FROM sites WHERE code = $1"))
             .bind(code.to_owned())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound("site"))?;
         site_from_row(&row)
@@ -202,10 +203,10 @@ impl Store {
             Some(b) => {
                 sqlx::query(&format!("SELECT {SITE_COLS} FROM sites WHERE body_id = $1 ORDER BY id"))
                     .bind(b)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.reader())
                     .await?
             }
-            None => sqlx::query(&format!("SELECT {SITE_COLS} FROM sites ORDER BY id")).fetch_all(&self.pool).await?,
+            None => sqlx::query(&format!("SELECT {SITE_COLS} FROM sites ORDER BY id")).fetch_all(self.reader()).await?,
         };
         rows.iter().map(site_from_row).collect()
     }

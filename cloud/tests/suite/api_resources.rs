@@ -457,3 +457,56 @@ async fn internal_errors_are_a_bare_500() {
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(error_message(&v), "internal server error");
 }
+
+#[tokio::test]
+async fn a_schools_fallback_trunk_is_set_shown_without_its_password_and_removed() {
+    let api = Api::new().await;
+    let (body, token) = api.body("Board").await;
+    let site = api.site(body, "1001").await;
+    let path = format!("/v1/sites/{site}/fallback-trunk");
+    let version = |api: &Api| {
+        let store = api.store.clone();
+        async move { store.site_config_versions().await.unwrap().into_iter().find(|(id, _)| *id == site).unwrap().1 }
+    };
+    let (s, v) = api.op("GET", &path, None).await;
+    assert_eq!((s, error_message(&v).as_str()), (StatusCode::NOT_FOUND, "fallback trunk not found"));
+    // Bad input: a clear 4xx, nothing stored, the configuration version unchanged.
+    let before = version(&api).await;
+    for (bad, why) in [
+        (json!({ "host": "gw.school.example" }), "host must be an IP address"),
+        (json!({ "host": "192.168.1.20", "port": 0 }), "port must be 1 to 65535"),
+        (json!({ "host": "192.168.1.20", "username": "school" }), "username and password go together"),
+        (json!({ "host": "192.168.1.20", "username": "a b", "password": "x" }), "username must be"),
+        (json!({ "host": "192.168.1.20", "extra": 1 }), "unknown field"),
+    ] {
+        let (s, v) = api.op("PUT", &path, Some(bad.clone())).await;
+        assert!(s.is_client_error(), "{bad} -> {s}");
+        assert!(error_message(&v).contains(why), "{bad} -> {v}");
+    }
+    assert_eq!(version(&api).await, before);
+    assert_eq!(api.op("GET", &path, None).await.0, StatusCode::NOT_FOUND);
+    // The body's own token may set it; the answer never carries the password.
+    let spec = json!({ "host": "192.168.1.20", "port": 5062, "username": "school", "password": "s3cret" });
+    let (s, v) = api.call("PUT", &path, Some(&token), Some(spec)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["host"].as_str(), v["port"].as_i64(), v["username"].as_str()),
+        (Some("192.168.1.20"), Some(5062), Some("school"))
+    );
+    assert_eq!(v["has_password"], true);
+    assert!(!v.to_string().contains("s3cret"));
+    assert!(version(&api).await > before, "the box gets it at the next push");
+    let (s, got) = api.op("GET", &path, None).await;
+    assert_eq!((s, &got), (StatusCode::OK, &v));
+    // What the box is sent has the password.
+    let cfg = api.store.site_config(site).await.unwrap();
+    let t = cfg.fallback_trunk.expect("in the site's configuration");
+    assert_eq!((t.host.as_str(), t.port, t.password.as_deref()), ("192.168.1.20", 5062, Some("s3cret")));
+    // Replaced without credentials, then removed.
+    let (s, v) = api.op("PUT", &path, Some(json!({ "host": "fd00::20" }))).await;
+    assert_eq!((s, v["port"].as_i64(), v["has_password"].as_bool()), (StatusCode::OK, Some(5060), Some(false)));
+    assert_eq!(api.op("DELETE", &path, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(api.op("GET", &path, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.op("DELETE", &path, None).await.0, StatusCode::NOT_FOUND);
+    assert!(api.store.site_config(site).await.unwrap().fallback_trunk.is_none());
+}

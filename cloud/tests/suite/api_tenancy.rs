@@ -74,6 +74,9 @@ async fn another_bodys_things_are_404_for_every_method() {
         ("PATCH", format!("/v1/sites/{bs}"), Some(json!({ "name": "mine now" }))),
         ("DELETE", format!("/v1/sites/{bs}"), None),
         ("GET", format!("/v1/sites/{bs}/statements/2025-03"), None),
+        ("GET", format!("/v1/sites/{bs}/fallback-trunk"), None),
+        ("PUT", format!("/v1/sites/{bs}/fallback-trunk"), Some(json!({ "host": "10.0.0.9" }))),
+        ("DELETE", format!("/v1/sites/{bs}/fallback-trunk"), None),
         ("GET", format!("/v1/sites/{bs}/extensions"), None),
         ("POST", format!("/v1/sites/{bs}/extensions"), Some(json!({ "number": "103", "display_name": "Spy" }))),
         ("GET", format!("/v1/extensions/{be}"), None),
@@ -117,6 +120,7 @@ async fn another_bodys_things_are_404_for_every_method() {
     assert_eq!(w.api.op("GET", &format!("/v1/extensions/{be}"), None).await.0, StatusCode::OK);
     assert_eq!(w.api.op("GET", &format!("/v1/boxes/{bx}"), None).await.0, StatusCode::OK);
     assert_eq!(w.api.store.get_box(bx).await.unwrap().enrollment_expires_at, Some(NOW + 7 * 86_400));
+    assert!(w.api.store.get_fallback_trunk(bs).await.is_err(), "B still has no fallback trunk");
 }
 
 #[tokio::test]

@@ -373,10 +373,28 @@ async fn configuration_is_pushed_after_authentication_and_on_every_change() {
         .header("content-type", "application/json")
         .body(Body::from(r#"{"number":"205","display_name":"From the API"}"#))
         .unwrap();
-    assert_eq!(api.oneshot(req).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(api.clone().oneshot(req).await.unwrap().status(), StatusCode::CREATED);
     let (b3, exts3, _) = c.config().await;
     assert!(b3.version > b2.version);
     assert_eq!(exts3.last().map(|e| (e.number.as_str(), e.display_name.as_str())), Some(("205", "From the API")));
+    assert!(b3.fallback_trunk.is_none());
+    // The school's fallback trunk for emergency calls in survival, set through the API, is
+    // pushed with its credentials.
+    let req = Request::builder()
+        .method("PUT")
+        .uri(format!("/v1/sites/{}/fallback-trunk", rig.site))
+        .header("authorization", format!("Bearer {OPERATOR}"))
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"host":"192.168.1.20","port":5062,"username":"school","password":"s3cret"}"#))
+        .unwrap();
+    assert_eq!(api.clone().oneshot(req).await.unwrap().status(), StatusCode::OK);
+    let (b4, _, _) = c.config().await;
+    assert!(b4.version > b3.version);
+    let trunk = b4.fallback_trunk.as_ref().expect("the trunk is pushed");
+    assert_eq!((trunk.host.as_str(), trunk.port), ("192.168.1.20", 5062));
+    let creds = trunk.credentials.as_ref().expect("with credentials");
+    assert_eq!((creds.username.as_str(), creds.password.0.as_str()), ("school", "s3cret"));
+    let b3 = b4;
     // A change to another school pushes nothing here.
     rig.store
         .create_extension(

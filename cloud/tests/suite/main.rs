@@ -10,6 +10,7 @@ mod boxlink;
 mod common;
 mod ingestion;
 mod rating;
+mod recorder;
 mod sip;
 mod sip_util;
 mod sipp;

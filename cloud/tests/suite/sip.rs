@@ -361,3 +361,147 @@ async fn tcp_tls_and_the_connection_limit() {
     rig.sip.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Reads one framed response (up to the empty line; our answers here carry no body).
+async fn read_response(tcp: &mut tokio::net::TcpStream, pending: &mut Vec<u8>) -> String {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let msg: Vec<u8> = pending.drain(..end + 4).collect();
+            return String::from_utf8_lossy(&msg).into_owned();
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "connection closed");
+        pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test]
+async fn the_transaction_table_holds_only_what_absorbs_retransmissions_and_answers_503_when_full() {
+    let rig = Rig::new(|c| c.max_transactions = 3).await;
+    // TCP: a non-INVITE transaction ends with its final answer (Timer J = 0), so ten requests
+    // in a row through a table of three are all answered.
+    let mut tcp = tokio::net::TcpStream::connect(rig.sip.tcp_addr()).await.unwrap();
+    let a = tcp.local_addr().unwrap();
+    let mut pending = Vec::new();
+    for _ in 0..10 {
+        tcp.write_all(bare("OPTIONS", "sip:x@y", a, "").replace("SIP/2.0/UDP", "SIP/2.0/TCP").as_bytes())
+            .await
+            .unwrap();
+        let r = read_response(&mut tcp, &mut pending).await;
+        assert!(r.starts_with("SIP/2.0 200"), "{r}");
+    }
+    assert_eq!(rig.sip.transactions().0, 0);
+    // UDP: the registrar's challenges are stateless: ten unauthenticated REGISTERs, ten 401s.
+    let p = Phone::new(rig.sip.udp_addr()).await;
+    let acc = rig.account("201");
+    for i in 0..10 {
+        let reg = request(
+            "REGISTER",
+            "sip:carillon",
+            p.addr(),
+            &acc.username,
+            &acc.username,
+            "txfull",
+            i + 1,
+            &format!("txr{i}"),
+            "",
+        );
+        p.send(&reg).await;
+        let r = p.recv().await;
+        assert!(r.starts_with("SIP/2.0 401"), "{r}");
+    }
+    assert_eq!(rig.sip.transactions().0, 0);
+    // UDP OPTIONS: each answer is kept 32 s for retransmissions; the fourth finds the table
+    // full and gets 503 with Retry-After.
+    for _ in 0..3 {
+        p.send(&bare("OPTIONS", "sip:x@y", p.addr(), "")).await;
+        assert!(p.recv().await.starts_with("SIP/2.0 200"));
+    }
+    assert_eq!(rig.sip.transactions().0, 3);
+    p.send(&bare("OPTIONS", "sip:x@y", p.addr(), "")).await;
+    let r = p.recv().await;
+    assert!(r.starts_with("SIP/2.0 503"), "{r}");
+    assert_eq!(header(&r, "Retry-After"), Some("30"));
+    rig.sip.shutdown();
+}
+
+#[tokio::test]
+async fn a_malformed_header_line_is_answered_400_when_the_via_is_readable() {
+    let rig = Rig::new(|_| {}).await;
+    let p = Phone::new(rig.sip.udp_addr()).await;
+    let a = p.addr();
+    // UDP: the line without a colon is named in the reason; the rest of the request is answered
+    // along its Via, with its Call-ID.
+    let bad = bare("OPTIONS", "sip:x@y", a, "This line has no colon\r\n");
+    p.send(&bad).await;
+    let r = p.recv().await;
+    assert!(
+        r.starts_with("SIP/2.0 400 Bad Request (malformed header line: missing colon after the header name)"),
+        "{r}"
+    );
+    assert_eq!(header(&r, "Call-ID"), header(&bad, "Call-ID"));
+    // A malformed Via leaves nothing to answer along: silence, and the next request is the next answer.
+    p.send(&bare("OPTIONS", "sip:x@y", a, "").replace("Via: SIP", "Via SIP")).await;
+    let good = bare("OPTIONS", "sip:x@y", a, "");
+    p.send(&good).await;
+    let r = p.recv().await;
+    assert!(r.starts_with("SIP/2.0 200") && header(&r, "Call-ID") == header(&good, "Call-ID"), "{r}");
+    // TCP: answered 400 too, and the connection keeps its framing for the next request.
+    let mut tcp = tokio::net::TcpStream::connect(rig.sip.tcp_addr()).await.unwrap();
+    let a = tcp.local_addr().unwrap();
+    let bad = bare("OPTIONS", "sip:x@y", a, "@bad: name\r\n").replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let good = bare("OPTIONS", "sip:x@y", a, "").replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    tcp.write_all(format!("{bad}{good}").as_bytes()).await.unwrap();
+    let mut pending = Vec::new();
+    let r = read_response(&mut tcp, &mut pending).await;
+    assert!(r.starts_with("SIP/2.0 400 Bad Request (malformed header line: header name is not a token)"), "{r}");
+    let r = read_response(&mut tcp, &mut pending).await;
+    assert!(r.starts_with("SIP/2.0 200") && header(&r, "Call-ID") == header(&good, "Call-ID"), "{r}");
+    rig.sip.shutdown();
+}
+
+#[tokio::test]
+async fn a_full_calls_table_answers_503_with_retry_after_and_records_the_refused_call() {
+    let rig = Rig::new(|c| c.max_calls = 1).await;
+    let callee = Phone::new(rig.sip.udp_addr()).await;
+    register(&callee, &rig.account("202"), "").await;
+    let caller = Phone::new(rig.sip.udp_addr()).await;
+    // The one call the table holds: ringing.
+    call_from_101(&rig, &caller, "202", "cfull1").await;
+    let inv = callee.expect("INVITE").await;
+    callee.send(&reply(&inv, 180, "Ringing", callee.addr())).await;
+    caller.expect("SIP/2.0 180").await;
+    assert_eq!(rig.sip.active_calls(), 1);
+    // The next one is refused at once, and recorded.
+    call_from_101(&rig, &caller, "202", "cfull2").await;
+    let r = caller.expect("SIP/2.0 5").await;
+    assert!(r.starts_with("SIP/2.0 503") && r.contains("cfull2"), "{r}");
+    assert_eq!(header(&r, "Retry-After"), Some("30"));
+    let recs = wait_for_records(&rig.store, &RecordFilter::default(), 1, SETTLE).await.records;
+    assert_eq!(recs.len(), 1);
+    assert_eq!((recs[0].caller.as_str(), recs[0].callee.as_str(), recs[0].outcome), ("201", "202", Outcome::Failed));
+    assert_eq!(rig.sip.active_calls(), 1, "the refused call took no place");
+    rig.sip.shutdown();
+}
+
+#[tokio::test]
+async fn a_graceful_stop_records_the_calls_still_up_before_it_returns() {
+    let rig = Rig::new(|_| {}).await;
+    let callee = Phone::new(rig.sip.udp_addr()).await;
+    register(&callee, &rig.account("202"), "").await;
+    let caller = Phone::new(rig.sip.udp_addr()).await;
+    call_from_101(&rig, &caller, "202", "cstop").await;
+    let inv = callee.expect("INVITE").await;
+    rig.clock.0.store(NOW + 5, Ordering::Relaxed);
+    callee.send(&reply(&inv, 200, "OK", callee.addr())).await;
+    caller.expect("SIP/2.0 200").await;
+    assert_eq!(rig.sip.active_calls(), 1);
+    rig.clock.0.store(NOW + 65, Ordering::Relaxed);
+    let store = rig.store.clone();
+    rig.sip.stop().await;
+    // No waiting: the stop returns once the record is in the store.
+    let recs = store.list_records(&RecordFilter::default(), None, 10).await.unwrap().records;
+    assert_eq!(recs.len(), 1);
+    assert_eq!((recs[0].outcome, recs[0].answered_at, recs[0].ended_at), (Outcome::Answered, Some(NOW + 5), NOW + 65));
+}

@@ -230,7 +230,12 @@ async fn a_dead_nodes_lease_runs_out_and_calls_to_its_phones_fail_at_once() {
     let b201 = rig.account("85678201");
     let phone_b = Phone::new(n2.udp_addr()).await;
     register(&phone_b, &b201, "").await;
-    assert_eq!(rig.store.presence_lookup(&b201.username, "n1", NOW).await.unwrap().len(), 1);
+    let (store, user) = (rig.store.clone(), b201.username.clone());
+    wait_until("node 2 publishes the registration", SETTLE, || {
+        let (store, user) = (store.clone(), user.clone());
+        async move { store.presence_lookup(&user, "n1", NOW).await.unwrap().len() == 1 }
+    })
+    .await;
     // Node 2 dies: no leave, its heartbeat stops, its listeners close. The listeners close as
     // its aborted tasks are dropped: wait (bounded) until its SIP port refuses connections.
     let n2_tcp = n2.tcp_addr();
@@ -266,7 +271,12 @@ async fn inter_node_marks_are_trusted_only_from_peers_over_tcp_with_the_right_ma
     // One node in node mode still registers (and publishes) and calls as before.
     let callee = Phone::new(rig.sip.udp_addr()).await;
     register(&callee, &acc, "").await;
-    assert_eq!(rig.store.presence_lookup(&acc.username, "other", NOW).await.unwrap().len(), 1);
+    let (store, user) = (rig.store.clone(), acc.username.clone());
+    wait_until("the registration is published", SETTLE, || {
+        let (store, user) = (store.clone(), user.clone());
+        async move { store.presence_lookup(&user, "other", NOW).await.unwrap().len() == 1 }
+    })
+    .await;
     // A correct mark over UDP (a spoofable source) is not trusted: the INVITE is challenged.
     let p = Phone::new(rig.sip.udp_addr()).await;
     let call_id = "m1";
