@@ -225,7 +225,9 @@ async fn run(args: LabArgs) -> Result<(), Error> {
     }
     tokio::time::timeout(STOP_WITHIN, box_link.shutdown()).await.map_err(|_| "the box link did not stop in time")?;
     tokio::time::timeout(STOP_WITHIN, sip.leave()).await.map_err(|_| "the SIP server did not stop in time")?;
-    sip.shutdown();
+    // Calls still up are recorded as ended, and every queued call record is written before
+    // the store closes below.
+    tokio::time::timeout(STOP_WITHIN, sip.stop()).await.map_err(|_| "the SIP server did not stop in time")?;
     match tokio::time::timeout(STOP_WITHIN, api).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => eprintln!("carillon lab: admin API: {e}"),
