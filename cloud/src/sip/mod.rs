@@ -333,6 +333,12 @@ impl SipServer {
             })
         };
         transports.set_sink(sink.clone());
+        let closed = Arc::downgrade(&core);
+        transports.set_on_closed(Arc::new(move |flow| {
+            if let Some(core) = closed.upgrade() {
+                core.flow_closed(flow);
+            }
+        }));
         let mut tasks = vec![
             tokio::spawn(transport::run_udp(transports.clone(), sink.clone())),
             tokio::spawn(transport::run_tcp(transports.clone(), tcp, sink.clone())),

@@ -412,13 +412,18 @@ impl Core {
                             self.upstream(ctx, &b, None).await;
                         }
                     }
-                    Some((_, BranchEvent::Success(b))) => {
+                    Some((i, BranchEvent::Success(b))) => {
                         // Every 2xx goes upstream (RFC 3261 §16.7 step 10); the first wins.
                         self.upstream(ctx, &b, Some(200)).await;
                         if answered_at.is_none() {
                             let now = self.clock.unix_now();
                             answered_at = Some(now);
                             let _ = stop_tx.send(true);
+                            // Inter-node connections are not a leg's own: they carry every
+                            // call between two nodes and reconnect on their own.
+                            let callee_leg = plan.targets.get(i).filter(|t| !t.peer).map(|t| t.flow);
+                            let legs = [Some(ctx.flow), callee_leg];
+                            let flows = legs.into_iter().flatten().filter(|f| f.transport != Transport::Udp).collect();
                             self.dialogs().insert(call_id.clone(), Dialog {
                                 site_id: plan.site_id,
                                 caller: plan.caller.clone(),
@@ -427,6 +432,8 @@ impl Core {
                                 started_at,
                                 answered_at: now,
                                 record: plan.record,
+                                flows,
+                                orphaned_at: None,
                             });
                         }
                     }

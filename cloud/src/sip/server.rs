@@ -26,6 +26,10 @@ const SUPPORTED: &[&str] = &["path"];
 const ALLOW: &[u8] = b"INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, PRACK, REFER, NOTIFY, MESSAGE";
 /// Dialogs without a BYE are closed (and recorded) after this long.
 const MAX_CALL_SECS: i64 = 12 * 3600;
+/// A dialog one of whose legs' connections closed (a box's uplink cut: the school may finish
+/// the call in survival, where its BYE never reaches the cloud) is closed and recorded as ended
+/// at the loss, unless an in-dialog request reaches it again within this long.
+pub(crate) const ORPHAN_GRACE_SECS: i64 = 60;
 
 /// Our listening addresses.
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +51,10 @@ pub(crate) struct Dialog {
     /// Whether this node writes the call's record (false on the callee's node of a call
     /// forwarded by another node).
     pub record: bool,
+    /// The TCP/TLS connections its legs were reached over (a box's uplink, a phone's own).
+    pub flows: Vec<Flow>,
+    /// When one of those connections closed, if no in-dialog request came since.
+    pub orphaned_at: Option<i64>,
 }
 
 /// The server's shared state.
@@ -534,6 +542,7 @@ impl Core {
             return;
         };
         let call_id = String::from_utf8_lossy(msg.call_id().unwrap_or_default()).into_owned();
+        self.dialog_heard(&call_id);
         if method == Method::Ack {
             self.send(&next, bytes).await;
             return;
@@ -580,7 +589,9 @@ impl Core {
             if !d.record {
                 return;
             }
-            let ended_at = self.clock.unix_now().max(d.answered_at);
+            // An orphaned call (see `ORPHAN_GRACE_SECS`) ended, as far as the cloud can tell,
+            // when its connection was lost.
+            let ended_at = d.orphaned_at.unwrap_or_else(|| self.clock.unix_now()).max(d.answered_at);
             let call = CallEvent {
                 caller: d.caller,
                 callee: d.callee,
@@ -612,6 +623,29 @@ impl Core {
         }
     }
 
+    /// A TCP/TLS connection closed: the answered calls with a leg over it are orphaned (see
+    /// `ORPHAN_GRACE_SECS`); the sweeper records those that no in-dialog request reaches again.
+    pub(crate) fn flow_closed(&self, flow: Flow) {
+        let now = self.clock.unix_now();
+        let mut n = 0;
+        for d in self.dialogs().values_mut() {
+            if d.orphaned_at.is_none() && d.flows.iter().any(|f| f.same_as(&flow)) {
+                d.orphaned_at = Some(now);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            tracing::info!(%flow, calls = n, "a connection carrying answered calls closed; they end unless heard from again");
+        }
+    }
+
+    /// An in-dialog request reached the call: it is alive, whatever connection it came on.
+    pub(crate) fn dialog_heard(&self, call_id: &str) {
+        if let Some(d) = self.dialogs().get_mut(call_id) {
+            d.orphaned_at = None;
+        }
+    }
+
     /// Drops expired bindings and transactions; closes dialogs that never saw a BYE.
     pub(crate) async fn sweeper(self: Arc<Self>) {
         loop {
@@ -627,7 +661,9 @@ impl Core {
             let stale: Vec<String> = self
                 .dialogs()
                 .iter()
-                .filter(|(_, d)| now - d.answered_at > MAX_CALL_SECS)
+                .filter(|(_, d)| {
+                    now - d.answered_at > MAX_CALL_SECS || d.orphaned_at.is_some_and(|t| now - t >= ORPHAN_GRACE_SECS)
+                })
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in stale {

@@ -174,6 +174,8 @@ pub struct Transports {
     limits: Limits,
     /// Where messages on connections we open ourselves go (set once by the server).
     sink: std::sync::OnceLock<Sink>,
+    /// Told of every TCP/TLS connection that closed (the server orphans its calls).
+    on_closed: std::sync::OnceLock<Arc<dyn Fn(Flow) + Send + Sync>>,
 }
 
 impl fmt::Debug for Transports {
@@ -191,11 +193,17 @@ impl Transports {
             open: AtomicUsize::new(0),
             limits,
             sink: std::sync::OnceLock::new(),
+            on_closed: std::sync::OnceLock::new(),
         })
     }
 
     pub(crate) fn set_sink(&self, sink: Sink) {
         let _ = self.sink.set(sink);
+    }
+
+    /// Who is told when a TCP/TLS connection closes.
+    pub(crate) fn set_on_closed(&self, f: Arc<dyn Fn(Flow) + Send + Sync>) {
+        let _ = self.on_closed.set(f);
     }
 
     /// The transport limits.
@@ -309,6 +317,11 @@ impl Transports {
             let r = me.read_loop(&mut rd, flow, sink, &reply, overloaded).await;
             tracing::debug!(%flow, ?r, "connection closed");
             if !overloaded {
+                // Told before the connection leaves the table: whoever sees it gone knows its
+                // calls are orphaned.
+                if let Some(f) = me.on_closed.get() {
+                    f(flow);
+                }
                 me.conns().remove(&conn);
                 me.open.fetch_sub(1, Ordering::Relaxed);
             }

@@ -505,3 +505,105 @@ async fn a_graceful_stop_records_the_calls_still_up_before_it_returns() {
     assert_eq!(recs.len(), 1);
     assert_eq!((recs[0].outcome, recs[0].answered_at, recs[0].ended_at), (Outcome::Answered, Some(NOW + 5), NOW + 65));
 }
+
+/// Registers `number` over a TCP connection of its own; returns it with its unread bytes.
+async fn tcp_phone(rig: &Rig, number: &str) -> (tokio::net::TcpStream, Vec<u8>) {
+    let mut tcp = tokio::net::TcpStream::connect(rig.sip.tcp_addr()).await.unwrap();
+    let a = tcp.local_addr().unwrap();
+    let acc = rig.account(number);
+    let call_id = format!("treg-{number}");
+    let reg = |cseq: u32, extra: &str| {
+        request(
+            "REGISTER",
+            "sip:carillon",
+            a,
+            &acc.username,
+            &acc.username,
+            &call_id,
+            cseq,
+            &format!("tr{cseq}"),
+            extra,
+        )
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
+        .replace(&format!("@{a}>"), &format!("@{a};transport=tcp>"))
+    };
+    let mut pending = Vec::new();
+    tcp.write_all(reg(1, "").as_bytes()).await.unwrap();
+    let ch = read_response(&mut tcp, &mut pending).await;
+    assert!(ch.starts_with("SIP/2.0 401"), "{ch}");
+    let auth = answer(&ch, "WWW-Authenticate", &acc, "REGISTER", "sip:carillon");
+    tcp.write_all(reg(2, &format!("Authorization: {auth}\r\n")).as_bytes()).await.unwrap();
+    let ok = read_response(&mut tcp, &mut pending).await;
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    (tcp, pending)
+}
+
+#[tokio::test]
+async fn a_call_whose_connection_is_lost_is_recorded_as_ended_then_unless_heard_from_again() {
+    let rig = Rig::new(|_| {}).await;
+    let sip = rig.sip.handle();
+    let caller = Phone::new(rig.sip.udp_addr()).await;
+    // 202 answers over its TCP connection at +5; the connection is lost at +30 (a box's uplink
+    // cut: the school may finish the call in survival, and its BYE never reaches the cloud).
+    let (mut tcp, mut pending) = tcp_phone(&rig, "202").await;
+    call_from_101(&rig, &caller, "202", "lost1").await;
+    let inv = read_response(&mut tcp, &mut pending).await;
+    assert!(inv.starts_with("INVITE"), "{inv}");
+    rig.clock.0.store(NOW + 5, Ordering::Relaxed);
+    tcp.write_all(reply(&inv, 200, "OK", tcp.local_addr().unwrap()).as_bytes()).await.unwrap();
+    caller.expect("SIP/2.0 200").await;
+    rig.clock.0.store(NOW + 30, Ordering::Relaxed);
+    drop(tcp);
+    wait_until("the lost connection noticed", SETTLE, || async { sip.stream_flows().is_empty() }).await;
+    // Within the grace nothing is recorded; past it, the call is recorded as ended at the loss.
+    rig.clock.0.store(NOW + 89, Ordering::Relaxed);
+    assert_eq!(rig.sip.active_calls(), 1);
+    rig.clock.0.store(NOW + 91, Ordering::Relaxed);
+    let recs = wait_for_records(&rig.store, &RecordFilter::default(), 1, Duration::from_secs(15)).await.records;
+    assert_eq!(recs.len(), 1);
+    assert_eq!((recs[0].outcome, recs[0].answered_at, recs[0].ended_at), (Outcome::Answered, Some(NOW + 5), NOW + 30));
+    assert_eq!(rig.sip.active_calls(), 0);
+
+    // 203's connection is lost too, but the caller's BYE reaches the call within the grace:
+    // the call ends at that BYE, recorded once.
+    let (mut tcp, mut pending) = tcp_phone(&rig, "203").await;
+    rig.clock.0.store(NOW + 100, Ordering::Relaxed);
+    call_from_101(&rig, &caller, "203", "lost2").await;
+    let inv = read_response(&mut tcp, &mut pending).await;
+    tcp.write_all(reply(&inv, 200, "OK", tcp.local_addr().unwrap()).as_bytes()).await.unwrap();
+    let ok = caller.expect("SIP/2.0 200").await;
+    let rr = header(&ok, "Record-Route").unwrap().to_owned();
+    rig.clock.0.store(NOW + 110, Ordering::Relaxed);
+    drop(tcp);
+    wait_until("the second lost connection noticed", SETTLE, || async { sip.stream_flows().is_empty() }).await;
+    rig.clock.0.store(NOW + 120, Ordering::Relaxed);
+    let bye = request(
+        "BYE",
+        "sip:uas@127.0.0.1:9",
+        caller.addr(),
+        "201",
+        "203",
+        "lost2",
+        3,
+        "lost2b",
+        &format!("Route: {rr}\r\n"),
+    )
+    .replace("To: <sip:203@carillon>", "To: <sip:203@carillon>;tag=uas1");
+    caller.send(&bye).await;
+    let recs = wait_for_records(&rig.store, &RecordFilter::default(), 2, SETTLE).await.records;
+    let second = recs.iter().find(|r| r.callee.contains("203")).expect("the second call's record");
+    assert_eq!((second.answered_at, second.ended_at), (Some(NOW + 100), NOW + 120));
+    // Past the grace of the second loss, nothing more is recorded.
+    rig.clock.0.store(NOW + 200, Ordering::Relaxed);
+    tokio::time::timeout(Duration::from_secs(7), async {
+        loop {
+            if rig.store.list_records(&RecordFilter::default(), None, 10).await.unwrap().records.len() > 2 {
+                panic!("a call recorded twice");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .unwrap_err();
+    rig.sip.shutdown();
+}
