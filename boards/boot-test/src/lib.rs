@@ -88,6 +88,49 @@ pub fn identity_image(id: &carillon_embassy::identity::Identity) -> Vec<u8> {
     blob
 }
 
+/// SIPp (a real user agent) registers `phones` (extension, password) at `target` with the
+/// scenario `sipp/register.xml`, at 10 a second, 8 at a time, within 90 s; its exit code
+/// (0: every phone got its 200) and its error log.
+pub fn sipp_register(target: SocketAddr, phones: &[(u32, String)], dir: &Path) -> (i32, String) {
+    let csv = dir.join("phones.csv");
+    let mut rows = String::from("SEQUENTIAL\n");
+    for (n, pw) in phones {
+        rows.push_str(&format!("{n};[authentication username={n} password={pw}]\n"));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("sipp/register.xml");
+    let errors = dir.join("sipp-errors.log");
+    let mut sipp = Command::new("sipp")
+        .arg(target.to_string())
+        .arg("-sf")
+        .arg(&scenario)
+        .arg("-inf")
+        .arg(&csv)
+        .args(["-i", "127.0.0.1", "-p", &free_udp_port().to_string()])
+        .args(["-m", &phones.len().to_string(), "-r", "10", "-l", "8"])
+        .args(["-timeout", "60s", "-timeout_error", "-nostdin", "-trace_err", "-error_file"])
+        .arg(&errors)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp runs (apt-get install sip-tester)");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let code = loop {
+        if let Some(st) = sipp.try_wait().unwrap() {
+            break st.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = sipp.kill();
+            let _ = sipp.wait();
+            break -9;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (code, std::fs::read_to_string(&errors).unwrap_or_default())
+}
+
 /// A fresh directory under the system's temporary directory.
 pub fn tempdir(name: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();

@@ -6,8 +6,8 @@
 //! ports) is written into the board's STORE by the host-side writer, with no configuration.
 //! The board connects both links (plain TCP: TLS is not in the board runtime yet),
 //! authenticates, receives the school's configuration over the control link and applies it,
-//! and goes online. A phone registers through it and the cloud's location service holds its
-//! binding, reached through the box. The link is cut: the board goes to survival, a second
+//! and goes online. A phone, then SIPp with six more, register through it and the cloud's
+//! location service holds their bindings, reached through the box. The link is cut: the board goes to survival, a second
 //! phone registers with the box alone, and a local call between the two is journaled. The
 //! link returns: the board reconnects, hands the second phone's binding back, uploads the
 //! call record — which the cloud stores exactly once, still once after another flap.
@@ -106,7 +106,7 @@ fn the_board_goes_online_survives_a_cut_and_uploads_its_journal_once() {
         let new_site = NewSite { body_id: None, name: "School A".into(), code: "1234".into(), kind: SiteKind::School };
         let site = store.create_site(body.id, &new_site, now).await.unwrap();
         let mut accounts = Vec::new();
-        for n in [201u32, 202] {
+        for n in 201u32..=208 {
             let ext = NewExtension {
                 number: n.to_string(),
                 sip_username: Some(n.to_string()),
@@ -175,6 +175,13 @@ fn the_board_goes_online_survives_a_cut_and_uploads_its_journal_once() {
     let found = sip.location().lookup("201", SystemClock.unix_now());
     assert_eq!(found.len(), 1, "the cloud holds 201's binding");
     assert!(!found[0].path.is_empty(), "reached through the box: {:?}", found[0]);
+    let (code, errors) = sipp_register(qemu.sip, &accounts[2..], &dir);
+    assert_eq!(code, 0, "SIPp registers 203..208 online:\n{errors}\n{}", qemu.log());
+    for (n, _) in &accounts[2..] {
+        let found = sip.location().lookup(&n.to_string(), SystemClock.unix_now());
+        assert_eq!(found.len(), 1, "the cloud holds {n}'s binding");
+        assert!(!found[0].path.is_empty(), "{n} reached through the box: {:?}", found[0]);
+    }
 
     // The link is cut: survival; 202 registers with the box alone, 201 calls 202 locally.
     let from = qemu.line_count();
@@ -227,11 +234,76 @@ fn the_board_goes_online_survives_a_cut_and_uploads_its_journal_once() {
     control_relay.restore();
     wait_line(&mut qemu, "-> Online", from, Duration::from_secs(40));
     assert_eq!(record_count(&store), vec![1], "still once after another flap");
+    // The cloud counts the box online, in online mode (from its status reports).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let b = rt.block_on(store.get_box(box_id)).unwrap();
+        if b.online && b.mode.as_deref() == Some("online") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the cloud's view of the box: {b:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(rt.block_on(store.get_box(box_id)).unwrap().acked_seq, 1);
 
     drop(p202);
     drop(qemu);
     rt.block_on(link.shutdown());
     sip.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_wrong_credential_is_refused_and_the_board_stays_in_survival() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let now = SystemClock.unix_now();
+    let store = rt.block_on(Store::connect("sqlite::memory:", StoreOptions::default())).unwrap();
+    let (box_id, credential) = rt.block_on(async {
+        let body = store.create_body("Board", now).await.unwrap();
+        let new_site = NewSite { body_id: None, name: "School B".into(), code: "2345".into(), kind: SiteKind::School };
+        let site = store.create_site(body.id, &new_site, now).await.unwrap();
+        let new_box = NewBox { name: "Box 8".into(), enrollment_ttl_secs: None };
+        let issued = store.create_box(site.id, &new_box, 3600, now).await.unwrap();
+        store.enroll_box(&issued.enrollment_token, now).await.unwrap()
+    });
+    let _guard = rt.enter();
+    let link_cfg = BoxLinkConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: None,
+        plain_tcp: true,
+        ..BoxLinkConfig::default()
+    };
+    let link = rt.block_on(BoxLink::start(store.clone(), None, link_cfg, Arc::new(SystemClock))).unwrap();
+    let sip_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+
+    // The right box id, a credential with one byte changed.
+    let mut wrong = credential_bytes(&credential);
+    wrong.0[5] ^= 1;
+    let guest_host: std::net::Ipv4Addr = HOST_FROM_GUEST.parse().unwrap();
+    let identity = Identity {
+        box_id: BoxId(u64::try_from(box_id).unwrap()),
+        credential: wrong,
+        sip: SocketAddrV4::new(guest_host, sip_port.local_addr().unwrap().port()),
+        control: SocketAddrV4::new(guest_host, link.local_addr().port()),
+        host: heapless::String::try_from("box8.school.example").unwrap(),
+        server_name: heapless::String::try_from("cloud.test").unwrap(),
+        tls: false,
+        cert: heapless::Vec::new(),
+    };
+    let dir = tempdir("mps2-refused");
+    let id_file = dir.join("identity.bin");
+    std::fs::write(&id_file, identity_image(&identity)).unwrap();
+    let mut qemu = Qemu::boot_with(&board_elf(), &[(id_file, IDENTITY_ADDR)]);
+    // Refused, and refused again on the retry (after the longest backoff).
+    let first = qemu.wait_line("authentication refused", 0, Duration::from_secs(40));
+    assert!(first.is_some(), "{}", qemu.log());
+    let at = qemu.log().lines().position(|l| l.contains("authentication refused")).unwrap() + 1;
+    assert!(qemu.wait_line("authentication refused", at, Duration::from_secs(20)).is_some(), "{}", qemu.log());
+    let log = qemu.log();
+    assert!(!log.contains("control link authenticated"), "{log}");
+    assert!(!log.contains("ConfigApplied") && !log.contains("-> Recovering"), "no configuration, no recovery: {log}");
+    assert!(!rt.block_on(store.get_box(box_id)).unwrap().online, "the cloud does not count the box online");
+    drop(qemu);
+    rt.block_on(link.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
 }
