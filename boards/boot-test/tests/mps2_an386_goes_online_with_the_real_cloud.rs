@@ -3,14 +3,19 @@
 //! 10.0.2.2 through two TCP relays the test cuts and restores (the school's internet link).
 //!
 //! The box is enrolled in the cloud's store; its identity (box id, credential, the relays'
-//! ports) is written into the board's STORE by the host-side writer, with no configuration.
-//! The board connects both links (plain TCP: TLS is not in the board runtime yet),
-//! authenticates, receives the school's configuration over the control link and applies it,
+//! ports, the cloud's self-signed certificate pinned) is written into the board's STORE by the
+//! host-side writer, with no configuration. The board connects both links over TLS (the
+//! cloud's SIP TLS port and its box link, rustls on the cloud's side, embedded-tls on the
+//! board's, the server verified against the pinned certificate), authenticates, receives the school's configuration over the control link and applies it,
 //! and goes online. A phone, then SIPp with six more, register through it and the cloud's
 //! location service holds their bindings, reached through the box. The link is cut: the board goes to survival, a second
 //! phone registers with the box alone, and a local call between the two is journaled. The
 //! link returns: the board reconnects, hands the second phone's binding back, uploads the
 //! call record — which the cloud stores exactly once, still once after another flap.
+//!
+//! Two more boots: a credential one bit wrong (plain TCP) is refused by the cloud and the board
+//! stays in survival; a cloud whose certificate is not the pinned one (same name, another key)
+//! fails the board's TLS handshake, and the board never talks to it.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::net::{SocketAddr, SocketAddrV4};
@@ -19,9 +24,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use carillon_boot_test::*;
+use carillon_cloud::boxlink::BoxLinkTls;
 use carillon_cloud::boxlink::{BoxLink, BoxLinkConfig};
 use carillon_cloud::model::{NewBox, NewExtension, NewSite, RecordFilter, SiteKind};
-use carillon_cloud::sip::{Clock as _, SipConfig, SipServer, SystemClock};
+use carillon_cloud::sip::{Clock as _, SipConfig, SipServer, SystemClock, TlsConfig};
 use carillon_cloud::{Store, StoreOptions};
 use carillon_embassy::identity::Identity;
 use carillon_protocol::control::{BoxCredential, BoxId, CREDENTIAL_LEN};
@@ -89,6 +95,15 @@ fn credential_bytes(text: &str) -> BoxCredential {
     BoxCredential(out)
 }
 
+/// A self-signed P-256 certificate for `cloud.test`, its PEM files in `dir`; its DER.
+fn cloud_cert(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
+    let key = rcgen::generate_simple_self_signed(vec!["cloud.test".to_owned()]).unwrap();
+    let (cert, keyfile) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+    std::fs::write(&cert, key.cert.pem()).unwrap();
+    std::fs::write(&keyfile, key.key_pair.serialize_pem()).unwrap();
+    (cert, keyfile, key.cert.der().to_vec())
+}
+
 fn wait_line(qemu: &mut Qemu, needle: &str, from: usize, limit: Duration) -> usize {
     assert!(qemu.wait_line(needle, from, limit).is_some(), "no {needle:?} within {limit:?}:\n{}", qemu.log());
     qemu.line_count()
@@ -117,17 +132,19 @@ fn the_board_goes_online_survives_a_cut_and_uploads_its_journal_once() {
         (store, site.id, accounts)
     });
     let _guard = rt.enter();
+    let dir = tempdir("mps2-online");
+    let (cert, key, cert_der) = cloud_cert(&dir, "cloud");
     let sip_cfg = SipConfig {
         udp: "127.0.0.1:0".parse().unwrap(),
         tcp: Some("127.0.0.1:0".parse().unwrap()),
+        tls: Some(TlsConfig { listen: "127.0.0.1:0".parse().unwrap(), cert: cert.clone(), key: key.clone() }),
         host: Some("cloud.test".into()),
         ..SipConfig::default()
     };
     let sip = rt.block_on(SipServer::start(store.clone(), sip_cfg, Arc::new(SystemClock))).unwrap();
     let link_cfg = BoxLinkConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        tls: None,
-        plain_tcp: true,
+        tls: Some(BoxLinkTls { cert, key }),
         config_poll_ms: 200,
         ..BoxLinkConfig::default()
     };
@@ -137,7 +154,7 @@ fn the_board_goes_online_survives_a_cut_and_uploads_its_journal_once() {
         let issued = store.create_box(site_id, &new_box, 3600, now).await.unwrap();
         store.enroll_box(&issued.enrollment_token, now).await.unwrap()
     });
-    let sip_relay = rt.block_on(Relay::start(sip.tcp_addr()));
+    let sip_relay = rt.block_on(Relay::start(sip.tls_addr().unwrap()));
     let control_relay = rt.block_on(Relay::start(link.local_addr()));
 
     // The identity, written into the board's STORE; no configuration: it comes from the cloud.
@@ -149,15 +166,17 @@ fn the_board_goes_online_survives_a_cut_and_uploads_its_journal_once() {
         control: SocketAddrV4::new(guest_host, control_relay.port),
         host: heapless::String::try_from("box7.school.example").unwrap(),
         server_name: heapless::String::try_from("cloud.test").unwrap(),
-        tls: false,
-        cert: heapless::Vec::new(),
+        tls: true,
+        cert: heapless::Vec::from_slice(&cert_der).unwrap(),
     };
-    let dir = tempdir("mps2-online");
     let id_file = dir.join("identity.bin");
     std::fs::write(&id_file, identity_image(&identity)).unwrap();
     let mut qemu = Qemu::boot_with(&board_elf(), &[(id_file, IDENTITY_ADDR)]);
     let started = Instant::now();
+    wait_line(&mut qemu, "uplink: connected to 10.0.2.2", 0, Duration::from_secs(40));
     wait_line(&mut qemu, "control link authenticated", 0, Duration::from_secs(40));
+    let log = qemu.log();
+    assert!(log.contains("(TLS, server verified)") && !log.contains("plain TCP"), "both links on TLS:\n{log}");
     wait_line(&mut qemu, "ConfigApplied", 0, Duration::from_secs(20));
     wait_line(&mut qemu, "-> Online", 0, Duration::from_secs(20));
     println!("mps2-an386: online with the cloud's configuration {:.1} s after boot", started.elapsed().as_secs_f64());
@@ -245,6 +264,10 @@ fn the_board_goes_online_survives_a_cut_and_uploads_its_journal_once() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(rt.block_on(store.get_box(box_id)).unwrap().acked_seq, 1);
+    let from = qemu.line_count();
+    let report = qemu.wait_line("stack high-water mark", from, Duration::from_secs(10));
+    let report = report.unwrap_or_else(|| panic!("no stack report:\n{}", qemu.log()));
+    println!("mps2-an386 online over TLS, after the flaps: {report}");
 
     drop(p202);
     drop(qemu);
@@ -303,6 +326,49 @@ fn a_wrong_credential_is_refused_and_the_board_stays_in_survival() {
     assert!(!log.contains("control link authenticated"), "{log}");
     assert!(!log.contains("ConfigApplied") && !log.contains("-> Recovering"), "no configuration, no recovery: {log}");
     assert!(!rt.block_on(store.get_box(box_id)).unwrap().online, "the cloud does not count the box online");
+    drop(qemu);
+    rt.block_on(link.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_cloud_without_the_pinned_certificate_fails_the_handshake() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let _guard = rt.enter();
+    let store = rt.block_on(Store::connect("sqlite::memory:", StoreOptions::default())).unwrap();
+    let dir = tempdir("mps2-pin");
+    // The cloud serves a certificate for the right name, but not the one the box pinned.
+    let (cert, key, _) = cloud_cert(&dir, "impostor");
+    let (_, _, pinned) = cloud_cert(&dir, "cloud");
+    let link_cfg = BoxLinkConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: Some(BoxLinkTls { cert, key }),
+        ..BoxLinkConfig::default()
+    };
+    let link = rt.block_on(BoxLink::start(store.clone(), None, link_cfg, Arc::new(SystemClock))).unwrap();
+    let sip_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let guest_host: std::net::Ipv4Addr = HOST_FROM_GUEST.parse().unwrap();
+    let identity = Identity {
+        box_id: BoxId(1),
+        credential: BoxCredential([9; CREDENTIAL_LEN]),
+        sip: SocketAddrV4::new(guest_host, sip_port.local_addr().unwrap().port()),
+        control: SocketAddrV4::new(guest_host, link.local_addr().port()),
+        host: heapless::String::try_from("box9.school.example").unwrap(),
+        server_name: heapless::String::try_from("cloud.test").unwrap(),
+        tls: true,
+        cert: heapless::Vec::from_slice(&pinned).unwrap(),
+    };
+    let id_file = dir.join("identity.bin");
+    std::fs::write(&id_file, identity_image(&identity)).unwrap();
+    let mut qemu = Qemu::boot_with(&board_elf(), &[(id_file, IDENTITY_ADDR)]);
+    let failed = qemu.wait_line("control link: TLS handshake with", 0, Duration::from_secs(60));
+    let failed = failed.unwrap_or_else(|| panic!("{}", qemu.log()));
+    println!("mps2-an386 against an impostor: {failed}");
+    assert!(failed.contains("InvalidCertificate") || failed.contains("InvalidSignature"), "{failed}");
+    let log = qemu.log();
+    assert!(!log.contains("control link: connected"), "{log}");
+    assert!(!log.contains("control link authenticated") && !log.contains("-> Recovering"), "{log}");
+    assert!(link.connected_boxes().is_empty(), "no box authenticated at the cloud");
     drop(qemu);
     rt.block_on(link.shutdown());
     let _ = std::fs::remove_dir_all(&dir);

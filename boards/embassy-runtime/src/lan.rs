@@ -14,13 +14,14 @@ use core::net::{IpAddr, SocketAddr};
 use carillon_firmware::gateway::{ConfigStore, Event, Gateway, Transmit};
 use carillon_firmware::journal::Storage;
 use core::future::pending;
+use embassy_futures::join::join;
 use embassy_futures::select::{select4, Either4};
 use embassy_net::udp::{PacketMetadata, RecvError, UdpSocket};
 use embassy_net::{IpAddress, IpEndpoint, Stack};
 
 use embassy_time::{Duration, Timer};
 
-use crate::links::{LinkEvent, Links};
+use crate::links::{Inbound, LinkRunners, Links};
 use crate::time::{now, to_embassy};
 
 /// Largest SIP datagram taken from the LAN; a longer one is truncated by the socket and
@@ -79,13 +80,32 @@ pub struct LanStats {
 /// What woke the loop.
 enum Wake {
     Datagram(Result<(usize, embassy_net::udp::UdpMetadata), RecvError>),
-    Uplink(LinkEvent),
-    Control(LinkEvent),
+    Uplink(Inbound),
+    Control(Inbound),
     Timer,
 }
 
-/// Runs the gateway on `stack`'s UDP `port` forever, with its links to the cloud if `links`.
+/// Runs the gateway on `stack`'s UDP `port` forever, with its links to the cloud if `links`
+/// (both sides, from [`crate::links::links`]).
 pub async fn run<J: Storage, C: ConfigStore>(
+    stack: Stack<'_>,
+    gateway: &mut Gateway<J, C>,
+    port: u16,
+    bufs: &mut LanBuffers,
+    links: Option<(&mut Links<'_>, &mut LinkRunners<'_>)>,
+) -> ! {
+    match links {
+        Some((ends, runners)) => {
+            let _ = join(run_loop(stack, gateway, port, bufs, Some(ends)), runners.run()).await;
+        }
+        None => run_loop(stack, gateway, port, bufs, None).await,
+    }
+    loop {
+        Timer::after(IDLE).await;
+    }
+}
+
+async fn run_loop<J: Storage, C: ConfigStore>(
     stack: Stack<'_>,
     gateway: &mut Gateway<J, C>,
     port: u16,
@@ -112,16 +132,12 @@ pub async fn run<J: Storage, C: ConfigStore>(
             }
         };
         let wake = match links.as_deref_mut() {
-            Some(l) => {
-                let (up_read, ctl_read) = (&mut *l.up_read, &mut *l.ctl_read);
-                match select4(socket.recv_from(datagram), l.uplink.next(up_read), l.control.next(ctl_read), timer).await
-                {
-                    Either4::First(r) => Wake::Datagram(r),
-                    Either4::Second(e) => Wake::Uplink(e),
-                    Either4::Third(e) => Wake::Control(e),
-                    Either4::Fourth(()) => Wake::Timer,
-                }
-            }
+            Some(l) => match select4(socket.recv_from(datagram), l.uplink.next(), l.control.next(), timer).await {
+                Either4::First(r) => Wake::Datagram(r),
+                Either4::Second(e) => Wake::Uplink(e),
+                Either4::Third(e) => Wake::Control(e),
+                Either4::Fourth(()) => Wake::Timer,
+            },
             None => match select4(socket.recv_from(datagram), pending::<()>(), pending::<()>(), timer).await {
                 Either4::First(r) => Wake::Datagram(r),
                 _ => Wake::Timer,
@@ -146,21 +162,23 @@ pub async fn run<J: Storage, C: ConfigStore>(
             Wake::Uplink(ev) => {
                 let Some(l) = links.as_deref_mut() else { continue };
                 match ev {
-                    LinkEvent::Bytes(n) => gateway.handle_uplink_bytes(now(), l.up_read.get(..n).unwrap_or(&[])),
-                    LinkEvent::Down => gateway.handle_uplink_closed(now()),
-                    LinkEvent::Up | LinkEvent::Nothing => {}
+                    Inbound::Bytes(b) => gateway.handle_uplink_bytes(now(), &b),
+                    Inbound::Down => {
+                        l.uplink_state(false);
+                        gateway.handle_uplink_closed(now());
+                    }
+                    Inbound::Up => l.uplink_state(true),
                 }
             }
             Wake::Control(ev) => {
                 let Some(l) = links.as_deref_mut() else { continue };
                 match ev {
-                    LinkEvent::Up => l.control_up(),
-                    LinkEvent::Down => l.control_down(),
-                    LinkEvent::Bytes(n) => {
+                    Inbound::Up => l.control_up(),
+                    Inbound::Down => l.control_down(),
+                    Inbound::Bytes(b) => {
                         let version = gateway.site().map(|s| s.version);
-                        l.control_bytes(n, version, |m| gateway.handle_control(now(), m));
+                        l.control_bytes(&b, version, |m| gateway.handle_control(now(), m));
                     }
-                    LinkEvent::Nothing => {}
                 }
             }
         }
@@ -204,7 +222,7 @@ async fn drain<J: Storage, C: ConfigStore>(
         if matches!(e, Event::UplinkStreamError) {
             if let Some(l) = links.as_deref_mut() {
                 log::warn!("uplink stream broke its framing; reconnecting");
-                l.uplink.drop_connection(crate::links::BACKOFF_MIN);
+                l.uplink.reset();
             }
         }
         log_event(&e);

@@ -6,7 +6,8 @@
 //! journal, the configuration and the box's identity in the STORE region (see `memory.x`),
 //! then the gateway on UDP port 5060. With an identity (written into STORE by a loader before
 //! boot, see `carillon_embassy::identity`) the box connects to the cloud: the uplink to its SIP
-//! stream port and the control link to its box link, plain TCP for now. Without one it serves
+//! stream port and the control link to its box link, over TLS with the cloud's certificate
+//! pinned (or plain TCP if the identity says so, for tests). Without one it serves
 //! the school in survival from the configuration found in STORE.
 //!
 //! Every [`REPORT_EVERY`] it logs the stack's high-water marks for the size report: the stack
@@ -26,7 +27,7 @@ use core::net::{Ipv4Addr, SocketAddr};
 use carillon_embassy::flash::{FlashJournal, Partition, PartitionError, RamFlash, RamFlashError, SlotConfigStore};
 use carillon_embassy::identity::{Identity, MAX_IDENTITY_LEN};
 use carillon_embassy::lan::LanBuffers;
-use carillon_embassy::links::{LinkBuffers, Links};
+use carillon_embassy::links::LinkBuffers;
 use carillon_firmware::gateway::{BootError, Gateway, Settings, Timing};
 use carillon_protocol::control::BoxId;
 use cortex_m::peripheral::NVIC;
@@ -130,24 +131,40 @@ async fn main(spawner: Spawner) {
         Some(site) => log::info!("configuration v{} with {} extensions", site.version, site.extensions.len()),
         None => log::warn!("no configuration stored: phones are refused until the cloud sends one"),
     }
+    // The buffers are built in their statics by non-inlined functions during boot: a
+    // temporary of their size in this frame would sit above everything the loop calls, and
+    // count in the running stack mark.
+    let lan_buffers = lan_buffers();
+    let mut links = identity.map(|id| board_links(stack, id, seed));
     let boot_mark = carillon_embassy::stack::high_water();
     carillon_embassy::stack::repaint();
     spawner.spawn(report_task(boot_mark).expect("one report task"));
-    let mut links = identity.map(|id| Links::new(stack, IDENTITY.init(id), LINK_BUFFERS.init(LinkBuffers::new())));
-    carillon_embassy::lan::run(stack, gateway, SIP_PORT, LAN_BUFFERS.init(LanBuffers::new()), links.as_mut()).await
+    let links = links.as_mut().map(|(ends, runners)| (ends, runners));
+    carillon_embassy::lan::run(stack, gateway, SIP_PORT, lan_buffers, links).await
 }
 
-/// The box's identity from STORE, if a valid one is there (plain TCP: TLS is not in this
-/// runtime yet, so an identity asking for it is refused rather than used without it).
+#[inline(never)]
+fn lan_buffers() -> &'static mut LanBuffers {
+    LAN_BUFFERS.init_with(LanBuffers::new)
+}
+
+/// The links to the cloud of `identity`, their buffers in their static.
+#[inline(never)]
+fn board_links(
+    stack: embassy_net::Stack<'static>,
+    identity: Identity,
+    seed: u64,
+) -> (carillon_embassy::links::Links<'static>, carillon_embassy::links::LinkRunners<'static>) {
+    carillon_embassy::links::links(stack, IDENTITY.init(identity), LINK_BUFFERS.init_with(LinkBuffers::new), seed)
+}
+
+/// The box's identity from STORE, if a valid one is there.
 fn read_identity(store: &[u8]) -> Option<Identity> {
     let blob = store.get(IDENTITY_AT..IDENTITY_AT + MAX_IDENTITY_LEN)?;
     match Identity::decode(blob) {
-        Ok(id) if id.tls => {
-            log::error!("identity of box {} asks for TLS, not supported by this runtime yet: no uplink", id.box_id.0);
-            None
-        }
         Ok(id) => {
-            log::info!("identity: box {}, cloud SIP {}, control {} (plain TCP)", id.box_id.0, id.sip, id.control);
+            let how = if id.tls { "TLS, pinned certificate" } else { "plain TCP" };
+            log::info!("identity: box {}, cloud SIP {}, control {} ({how})", id.box_id.0, id.sip, id.control);
             Some(id)
         }
         Err(carillon_embassy::identity::IdentityError::Missing) => {
