@@ -60,7 +60,7 @@ step "boards: both images for Cortex-M (the NUCLEO against its size-probe map: t
 (cd boards/nucleo-h743zi && CARILLON_SIZE_PROBE=1 cargo build --locked --release)
 ./scripts/board-size.sh
 
-step "boards: QEMU boots the mps2-an386 image with a school; phones register through it over UDP (a test socket, SIPp)"
+step "boards: QEMU boots the mps2-an386 image with a school; phones register through it over UDP (a test socket, SIPp); with an identity it goes online with the real cloud over TLS (pinned certificate), survives a cut and uploads its journal once"
 (cd boards/boot-test && cargo fmt --check && cargo clippy --locked --all-targets -- -D warnings && cargo test --locked -- --nocapture)
 
 step "the cloud's suite again on PostgreSQL (a private cluster this script starts and stops)"

@@ -23,6 +23,9 @@ pub const REALM: &str = "school.example";
 pub const STORE_ADDR: u32 = 0x0030_0000;
 /// The STORE region's write unit (`RamFlash<4, 4096>` in the board).
 pub const STORE_WRITE: usize = 4;
+/// Where the board reads the box's identity: after the configuration slots (256 KiB) and the
+/// journal (256 KiB) in STORE (`IDENTITY_AT` in the board's `main.rs`).
+pub const IDENTITY_ADDR: u32 = STORE_ADDR + 512 * 1024;
 
 /// The password of extension `n` in the test school.
 pub fn password(n: u32) -> String {
@@ -76,6 +79,58 @@ pub fn store_image(config: &SiteConfig) -> Vec<u8> {
     slot
 }
 
+/// The bytes to load at [`IDENTITY_ADDR`]: the identity blob (`carillon_embassy::identity`),
+/// as an installation tool writes it.
+pub fn identity_image(id: &carillon_embassy::identity::Identity) -> Vec<u8> {
+    let mut blob = vec![0u8; carillon_embassy::identity::MAX_IDENTITY_LEN];
+    let n = id.encode(&mut blob).expect("the identity fits its blob");
+    blob.truncate(n);
+    blob
+}
+
+/// SIPp (a real user agent) registers `phones` (extension, password) at `target` with the
+/// scenario `sipp/register.xml`, at 10 a second, 8 at a time, within 90 s; its exit code
+/// (0: every phone got its 200) and its error log.
+pub fn sipp_register(target: SocketAddr, phones: &[(u32, String)], dir: &Path) -> (i32, String) {
+    let csv = dir.join("phones.csv");
+    let mut rows = String::from("SEQUENTIAL\n");
+    for (n, pw) in phones {
+        rows.push_str(&format!("{n};[authentication username={n} password={pw}]\n"));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("sipp/register.xml");
+    let errors = dir.join("sipp-errors.log");
+    let mut sipp = Command::new("sipp")
+        .arg(target.to_string())
+        .arg("-sf")
+        .arg(&scenario)
+        .arg("-inf")
+        .arg(&csv)
+        .args(["-i", "127.0.0.1", "-p", &free_udp_port().to_string()])
+        .args(["-m", &phones.len().to_string(), "-r", "10", "-l", "8"])
+        .args(["-timeout", "60s", "-timeout_error", "-nostdin", "-trace_err", "-error_file"])
+        .arg(&errors)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp runs (apt-get install sip-tester)");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let code = loop {
+        if let Some(st) = sipp.try_wait().unwrap() {
+            break st.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = sipp.kill();
+            let _ = sipp.wait();
+            break -9;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (code, std::fs::read_to_string(&errors).unwrap_or_default())
+}
+
 /// A fresh directory under the system's temporary directory.
 pub fn tempdir(name: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
@@ -114,6 +169,13 @@ impl Qemu {
     /// port is one the OS just handed out; should another process take it before QEMU binds
     /// it, QEMU exits at once and the boot is tried again on another port (three times).
     pub fn boot(elf: &Path, store: Option<&Path>) -> Qemu {
+        let loads: Vec<(PathBuf, u32)> = store.iter().map(|s| (s.to_path_buf(), STORE_ADDR)).collect();
+        Qemu::boot_with(elf, &loads)
+    }
+
+    /// Boots `elf` with each file of `loads` put at its address before reset (a configuration
+    /// at [`STORE_ADDR`], an identity at [`IDENTITY_ADDR`]).
+    pub fn boot_with(elf: &Path, loads: &[(PathBuf, u32)]) -> Qemu {
         assert!(
             elf.exists(),
             "no board image at {} (build it: cd boards/mps2-an386 && cargo build --release)",
@@ -122,7 +184,7 @@ impl Qemu {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut qemu = Qemu::boot_on(elf, store, free_udp_port());
+            let mut qemu = Qemu::boot_on(elf, loads, free_udp_port());
             // The firmware's first line, or QEMU's exit (a forwarding rule it could not set up).
             let started = qemu.wait_line("on mps2-an386", 0, Duration::from_secs(10)).is_some();
             let refused = !started && qemu.log().contains("host forwarding");
@@ -132,15 +194,15 @@ impl Qemu {
         }
     }
 
-    fn boot_on(elf: &Path, store: Option<&Path>, port: u16) -> Qemu {
+    fn boot_on(elf: &Path, loads: &[(PathBuf, u32)], port: u16) -> Qemu {
         let mut cmd = Command::new("qemu-system-arm");
         cmd.args(["-machine", "mps2-an386", "-cpu", "cortex-m4", "-display", "none", "-monitor", "none"])
             .args(["-serial", "null", "-semihosting-config", "enable=on,target=native"])
             .args(["-nic", &format!("user,model=lan9118,hostfwd=udp:127.0.0.1:{port}-:5060")])
             .arg("-kernel")
             .arg(elf);
-        if let Some(s) = store {
-            cmd.args(["-device", &format!("loader,file={},addr={STORE_ADDR:#x},force-raw=on", s.display())]);
+        for (file, addr) in loads {
+            cmd.args(["-device", &format!("loader,file={},addr={addr:#x},force-raw=on", file.display())]);
         }
         let mut child = cmd
             .stdin(Stdio::null())

@@ -3,19 +3,25 @@
 //! every `handle_*` call — [`Gateway::poll_transmit`] until `None`, then
 //! [`Gateway::poll_event`] — as the core's module docs ask.
 //!
-//! This board runtime has no uplink yet: what the core sends to the cloud (SIP on the uplink
-//! stream, control messages) is dropped and counted in [`LanStats`], so the box stays in
-//! survival — registrar and proxy of the school's phones from its stored configuration.
+//! With [`Links`] (a box with an identity in flash) the same loop also waits on the uplink
+//! and the control link ([`crate::links`]) and writes the core's output for the cloud to them.
+//! Without, what the core sends to the cloud is dropped and counted in [`LanStats`], and the
+//! box stays in survival — registrar and proxy of the school's phones from its stored
+//! configuration.
 
 use core::net::{IpAddr, SocketAddr};
 
 use carillon_firmware::gateway::{ConfigStore, Event, Gateway, Transmit};
 use carillon_firmware::journal::Storage;
-use embassy_futures::select::{select, Either};
+use core::future::pending;
+use embassy_futures::join::join;
+use embassy_futures::select::{select4, Either4};
 use embassy_net::udp::{PacketMetadata, RecvError, UdpSocket};
 use embassy_net::{IpAddress, IpEndpoint, Stack};
+
 use embassy_time::{Duration, Timer};
 
+use crate::links::{Inbound, LinkRunners, Links};
 use crate::time::{now, to_embassy};
 
 /// Largest SIP datagram taken from the LAN; a longer one is truncated by the socket and
@@ -65,18 +71,46 @@ pub struct LanStats {
     pub truncated: u64,
     /// Datagrams the socket could not send (no route, buffer error).
     pub send_failed: u64,
-    /// Messages for the cloud dropped because this runtime has no uplink.
+    /// Messages for the cloud dropped: no links (no identity), or the link down or full.
     pub uplink_dropped: u64,
     /// Other output this runtime has no transport for, dropped.
     pub other_dropped: u64,
 }
 
-/// Runs the gateway on `stack`'s UDP `port` forever.
+/// What woke the loop.
+enum Wake {
+    Datagram(Result<(usize, embassy_net::udp::UdpMetadata), RecvError>),
+    Uplink(Inbound),
+    Control(Inbound),
+    Timer,
+}
+
+/// Runs the gateway on `stack`'s UDP `port` forever, with its links to the cloud if `links`
+/// (both sides, from [`crate::links::links`]).
 pub async fn run<J: Storage, C: ConfigStore>(
     stack: Stack<'_>,
     gateway: &mut Gateway<J, C>,
     port: u16,
     bufs: &mut LanBuffers,
+    links: Option<(&mut Links<'_>, &mut LinkRunners<'_>)>,
+) -> ! {
+    match links {
+        Some((ends, runners)) => {
+            let _ = join(run_loop(stack, gateway, port, bufs, Some(ends)), runners.run()).await;
+        }
+        None => run_loop(stack, gateway, port, bufs, None).await,
+    }
+    loop {
+        Timer::after(IDLE).await;
+    }
+}
+
+async fn run_loop<J: Storage, C: ConfigStore>(
+    stack: Stack<'_>,
+    gateway: &mut Gateway<J, C>,
+    port: u16,
+    bufs: &mut LanBuffers,
+    mut links: Option<&mut Links<'_>>,
 ) -> ! {
     let LanBuffers { rx_meta, tx_meta, rx, tx, datagram } = bufs;
     let mut socket = UdpSocket::new(stack, rx_meta, rx, tx_meta, tx);
@@ -91,35 +125,74 @@ pub async fn run<J: Storage, C: ConfigStore>(
     let mut stats = LanStats::default();
     loop {
         let deadline = gateway.poll_timeout().map(to_embassy);
-        let wake = async {
+        let timer = async {
             match deadline {
                 Some(at) => Timer::at(at).await,
                 None => Timer::after(IDLE).await,
             }
         };
-        match select(socket.recv_from(datagram), wake).await {
-            Either::First(Ok((n, meta))) => {
+        let wake = match links.as_deref_mut() {
+            Some(l) => match select4(socket.recv_from(datagram), l.uplink.next(), l.control.next(), timer).await {
+                Either4::First(r) => Wake::Datagram(r),
+                Either4::Second(e) => Wake::Uplink(e),
+                Either4::Third(e) => Wake::Control(e),
+                Either4::Fourth(()) => Wake::Timer,
+            },
+            None => match select4(socket.recv_from(datagram), pending::<()>(), pending::<()>(), timer).await {
+                Either4::First(r) => Wake::Datagram(r),
+                _ => Wake::Timer,
+            },
+        };
+        match wake {
+            Wake::Datagram(Ok((n, meta))) => {
                 let Some(from) = to_socket_addr(meta.endpoint) else { continue };
                 stats.datagrams_in += 1;
                 gateway.handle_lan_datagram(now(), from, datagram.get(..n).unwrap_or(&[]));
             }
-            Either::First(Err(RecvError::Truncated)) => {
+            Wake::Datagram(Err(RecvError::Truncated)) => {
                 stats.truncated += 1;
                 log::warn!("LAN datagram over {LAN_DATAGRAM} bytes dropped");
                 continue;
             }
-            Either::Second(()) => {
+            Wake::Timer => {
                 if deadline.is_some() {
                     gateway.handle_timeout(now());
                 }
             }
+            Wake::Uplink(ev) => {
+                let Some(l) = links.as_deref_mut() else { continue };
+                match ev {
+                    Inbound::Bytes(b) => gateway.handle_uplink_bytes(now(), &b),
+                    Inbound::Down => {
+                        l.uplink_state(false);
+                        gateway.handle_uplink_closed(now());
+                    }
+                    Inbound::Up => l.uplink_state(true),
+                }
+            }
+            Wake::Control(ev) => {
+                let Some(l) = links.as_deref_mut() else { continue };
+                match ev {
+                    Inbound::Up => l.control_up(),
+                    Inbound::Down => l.control_down(),
+                    Inbound::Bytes(b) => {
+                        let version = gateway.site().map(|s| s.version);
+                        l.control_bytes(&b, version, |m| gateway.handle_control(now(), m));
+                    }
+                }
+            }
         }
-        drain(gateway, &socket, &mut stats).await;
+        drain(gateway, &socket, &mut stats, links.as_deref_mut()).await;
     }
 }
 
 /// The drain rule: every transmit, in order, then every event.
-async fn drain<J: Storage, C: ConfigStore>(gateway: &mut Gateway<J, C>, socket: &UdpSocket<'_>, stats: &mut LanStats) {
+async fn drain<J: Storage, C: ConfigStore>(
+    gateway: &mut Gateway<J, C>,
+    socket: &UdpSocket<'_>,
+    stats: &mut LanStats,
+    mut links: Option<&mut Links<'_>>,
+) {
     while let Some(t) = gateway.poll_transmit(now()) {
         match t {
             Transmit::Lan { to, bytes } => match socket.send_to(bytes, to_endpoint(to)).await {
@@ -129,14 +202,29 @@ async fn drain<J: Storage, C: ConfigStore>(gateway: &mut Gateway<J, C>, socket: 
                     log::warn!("LAN send failed: {e:?}");
                 }
             },
-            Transmit::Uplink { .. } | Transmit::Control(_) => stats.uplink_dropped += 1,
-            // Output of a kind this runtime has no transport for (the core may add some, as
-            // SIP over TCP from phones): dropped and counted.
+            Transmit::Uplink { bytes } => {
+                if !links.as_deref_mut().is_some_and(|l| l.send_uplink(bytes)) {
+                    stats.uplink_dropped += 1;
+                }
+            }
+            Transmit::Control(m) => {
+                if !links.as_deref_mut().is_some_and(|l| l.send_control(&m)) {
+                    stats.uplink_dropped += 1;
+                }
+            }
+            // Output of a kind this runtime has no transport for (SIP over TCP from phones:
+            // the board listens on UDP only): dropped and counted.
             #[allow(unreachable_patterns)]
             _ => stats.other_dropped += 1,
         }
     }
     while let Some(e) = gateway.poll_event() {
+        if matches!(e, Event::UplinkStreamError) {
+            if let Some(l) = links.as_deref_mut() {
+                log::warn!("uplink stream broke its framing; reconnecting");
+                l.uplink.reset();
+            }
+        }
         log_event(&e);
     }
 }

@@ -3,10 +3,12 @@
 //!
 //! Boot: SysTick time driver, semihosting logs, the LAN9118, embassy-net with DHCP on the
 //! school LAN (a static 10.0.2.15/24 when no DHCP server answers within [`DHCP_WAIT`]), the
-//! journal and the configuration in the STORE region (see `memory.x`), then the gateway on
-//! UDP port 5060. With no uplink in this runtime yet, the box serves the school in survival
-//! from the configuration found in STORE (written there by a loader before boot, or saved by
-//! an earlier run).
+//! journal, the configuration and the box's identity in the STORE region (see `memory.x`),
+//! then the gateway on UDP port 5060. With an identity (written into STORE by a loader before
+//! boot, see `carillon_embassy::identity`) the box connects to the cloud: the uplink to its SIP
+//! stream port and the control link to its box link, over TLS with the cloud's certificate
+//! pinned (or plain TCP if the identity says so, for tests). Without one it serves
+//! the school in survival from the configuration found in STORE.
 //!
 //! Every [`REPORT_EVERY`] it logs the stack's high-water marks for the size report: the stack
 //! is painted at reset (cortex-m-rt's `paint-stack`); the mark reached by the end of boot is
@@ -23,7 +25,9 @@ use core::cell::RefCell;
 use core::net::{Ipv4Addr, SocketAddr};
 
 use carillon_embassy::flash::{FlashJournal, Partition, PartitionError, RamFlash, RamFlashError, SlotConfigStore};
+use carillon_embassy::identity::{Identity, MAX_IDENTITY_LEN};
 use carillon_embassy::lan::LanBuffers;
+use carillon_embassy::links::LinkBuffers;
 use carillon_firmware::gateway::{BootError, Gateway, Settings, Timing};
 use carillon_protocol::control::BoxId;
 use cortex_m::peripheral::NVIC;
@@ -52,6 +56,8 @@ const JOURNAL_AT: u32 = CONFIG_LEN;
 const JOURNAL_LEN: u32 = 256 * 1024;
 /// NOR-flash shape of STORE: 4-byte writes, 4 KiB erase units.
 type StoreFlash = RamFlash<4, 4096>;
+/// The identity blob, after the journal (written by a host tool, only read here).
+const IDENTITY_AT: usize = (JOURNAL_AT + JOURNAL_LEN) as usize;
 
 type BoardGateway = Gateway<FlashJournal<'static, StoreFlash>, SlotConfigStore<'static, StoreFlash>>;
 
@@ -77,6 +83,8 @@ static FLASH: StaticCell<RefCell<StoreFlash>> = StaticCell::new();
 /// rather than on the stack and then copy it: it is most of the RAM).
 static GATEWAY: StaticCell<Result<BoardGateway, BootError<PartitionError<RamFlashError>>>> = StaticCell::new();
 static LAN_BUFFERS: StaticCell<LanBuffers> = StaticCell::new();
+static IDENTITY: StaticCell<Identity> = StaticCell::new();
+static LINK_BUFFERS: StaticCell<LinkBuffers> = StaticCell::new();
 
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
@@ -116,31 +124,90 @@ async fn main(spawner: Spawner) {
     let Some(ip) = stack.config_v4() else { halt(format_args!("no IPv4 configuration")) };
     log::info!("LAN address {}", ip.address);
 
-    let gateway = build_gateway(&mac, ip.address.address(), seed);
+    let store = store_region();
+    let identity = read_identity(store);
+    let gateway = build_gateway(store, identity.as_ref(), &mac, ip.address.address(), seed);
     match gateway.site() {
         Some(site) => log::info!("configuration v{} with {} extensions", site.version, site.extensions.len()),
         None => log::warn!("no configuration stored: phones are refused until the cloud sends one"),
     }
+    // The buffers are built in their statics by non-inlined functions during boot: a
+    // temporary of their size in this frame would sit above everything the loop calls, and
+    // count in the running stack mark.
+    let lan_buffers = lan_buffers();
+    let mut links = identity.map(|id| board_links(stack, id, seed));
     let boot_mark = carillon_embassy::stack::high_water();
     carillon_embassy::stack::repaint();
     spawner.spawn(report_task(boot_mark).expect("one report task"));
-    carillon_embassy::lan::run(stack, gateway, SIP_PORT, LAN_BUFFERS.init(LanBuffers::new())).await
+    let links = links.as_mut().map(|(ends, runners)| (ends, runners));
+    carillon_embassy::lan::run(stack, gateway, SIP_PORT, lan_buffers, links).await
+}
+
+#[inline(never)]
+fn lan_buffers() -> &'static mut LanBuffers {
+    LAN_BUFFERS.init_with(LanBuffers::new)
+}
+
+/// The links to the cloud of `identity`, their buffers in their static.
+#[inline(never)]
+fn board_links(
+    stack: embassy_net::Stack<'static>,
+    identity: Identity,
+    seed: u64,
+) -> (carillon_embassy::links::Links<'static>, carillon_embassy::links::LinkRunners<'static>) {
+    carillon_embassy::links::links(stack, IDENTITY.init(identity), LINK_BUFFERS.init_with(LinkBuffers::new), seed)
+}
+
+/// The box's identity from STORE, if a valid one is there.
+fn read_identity(store: &[u8]) -> Option<Identity> {
+    let blob = store.get(IDENTITY_AT..IDENTITY_AT + MAX_IDENTITY_LEN)?;
+    match Identity::decode(blob) {
+        Ok(id) => {
+            let how = if id.tls { "TLS, pinned certificate" } else { "plain TCP" };
+            log::info!("identity: box {}, cloud SIP {}, control {} ({how})", id.box_id.0, id.sip, id.control);
+            Some(id)
+        }
+        Err(carillon_embassy::identity::IdentityError::Missing) => {
+            log::warn!("no identity in the store: survival only, no uplink");
+            None
+        }
+        Err(e) => {
+            log::error!("identity in the store refused ({e:?}): survival only, no uplink");
+            None
+        }
+    }
 }
 
 /// Opens the journal and the configuration in STORE and builds the gateway in its static.
 /// Not inlined: its frame (the core builds its state by value) then lives on the stack only
 /// during boot, not under every later poll of the main task.
 #[inline(never)]
-fn build_gateway(mac: &[u8; 6], ip: Ipv4Addr, seed: u64) -> &'static mut BoardGateway {
-    let flash = FLASH.init(RefCell::new(RamFlash::new(store_region())));
+fn build_gateway(
+    store: &'static mut [u8],
+    identity: Option<&Identity>,
+    mac: &[u8; 6],
+    ip: Ipv4Addr,
+    seed: u64,
+) -> &'static mut BoardGateway {
+    // The flash layer gets the configuration and journal partitions; the identity after them
+    // was read before and is never written by the board.
+    let (store, _identity) = store.split_at_mut(IDENTITY_AT);
+    let flash = FLASH.init(RefCell::new(RamFlash::new(store)));
     let journal = FlashJournal(Partition::new(flash, JOURNAL_AT, JOURNAL_LEN));
     let config = SlotConfigStore::new(Partition::new(flash, CONFIG_AT, CONFIG_LEN));
     let settings = Settings {
-        box_id: BoxId(u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]])),
-        host: heapless::String::try_from("box.carillon.invalid").unwrap_or_default(),
+        box_id: identity
+            .map_or(BoxId(u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]])), |id| id.box_id),
+        host: match identity {
+            Some(id) => heapless::String::try_from(id.host.as_str()).unwrap_or_default(),
+            None => heapless::String::try_from("box.carillon.invalid").unwrap_or_default(),
+        },
         lan_addr: SocketAddr::new(ip.into(), SIP_PORT),
         // Stands for the uplink flow in the transaction layer; never sent to.
-        uplink_peer: SocketAddr::new(Ipv4Addr::new(192, 0, 2, 1).into(), 5061),
+        uplink_peer: match identity {
+            Some(id) => SocketAddr::V4(id.sip),
+            None => SocketAddr::new(Ipv4Addr::new(192, 0, 2, 1).into(), 5061),
+        },
         timing: Timing::DEFAULT,
         seed,
     };

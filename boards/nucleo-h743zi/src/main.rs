@@ -155,7 +155,7 @@ async fn main(spawner: Spawner) {
     let boot_mark = carillon_embassy::stack::high_water();
     carillon_embassy::stack::repaint();
     spawner.spawn(report_task(boot_mark).expect("one report task"));
-    carillon_embassy::lan::run(stack, gateway, SIP_PORT, LAN_BUFFERS.init(LanBuffers::new())).await
+    carillon_embassy::lan::run(stack, gateway, SIP_PORT, LAN_BUFFERS.init(LanBuffers::new()), None).await
 }
 
 /// Opens the journal and the configuration in flash and builds the gateway in its static. Not
