@@ -7,16 +7,24 @@
 
 use carillon_protocol::control::{
     ConfigBegin, ConfigExtensions, ConfigRejectReason, ConfigRingGroups, DialPlan, Extension, FallbackTrunk, Number,
-    RingGroup, SiteCode, MAX_EMERGENCY_NUMBERS, MAX_SITE_EXTENSIONS, MAX_SITE_RING_GROUPS,
+    RingGroup, SiteCode, MAX_EMERGENCY_NUMBERS,
 };
 use crc::{Crc, CRC_32_ISO_HDLC};
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
+pub use crate::config_store::ConfigStore;
+
 /// Largest persisted configuration image, in bytes: a configuration at every capacity of the
-/// control protocol (256 extensions, 32 full ring groups, 8 emergency numbers, a trunk) encodes
-/// to about 77 KiB with postcard; a test checks that it fits.
-pub const CONFIG_IMAGE_LEN: usize = 80 * 1024;
+/// profile encodes within it (the host's 256 extensions, 32 full ring groups, 8 emergency
+/// numbers and a trunk to about 77 KiB with postcard, the microcontroller's 128 and 16 to about
+/// half); a test checks that it fits. Also the size of the staging image a transfer is encoded
+/// into as it arrives.
+pub const CONFIG_IMAGE_LEN: usize = super::profile::CONFIG_IMAGE_LEN;
+/// Extensions a configuration may have (a larger one is refused with `TooManyExtensions`).
+pub const MAX_EXTENSIONS: usize = super::profile::MAX_EXTENSIONS;
+/// Ring groups a configuration may have (a larger one is refused with `TooManyRingGroups`).
+pub const MAX_RING_GROUPS: usize = super::profile::MAX_RING_GROUPS;
 
 const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
 
@@ -39,9 +47,9 @@ pub struct SiteConfig {
     /// Local trunk for emergency calls in survival.
     pub fallback_trunk: Option<FallbackTrunk>,
     /// The school's extensions with their HA1 credentials.
-    pub extensions: Vec<Extension, { MAX_SITE_EXTENSIONS as usize }>,
+    pub extensions: Vec<Extension, MAX_EXTENSIONS>,
     /// Ring groups.
-    pub ring_groups: Vec<RingGroup, { MAX_SITE_RING_GROUPS as usize }>,
+    pub ring_groups: Vec<RingGroup, MAX_RING_GROUPS>,
 }
 
 impl SiteConfig {
@@ -70,22 +78,6 @@ impl SiteConfig {
 /// Whether `number` is a built-in emergency number (used before any configuration arrived).
 pub fn is_built_in_emergency(number: &[u8]) -> bool {
     BUILT_IN_EMERGENCY.iter().any(|n| n.as_bytes() == number)
-}
-
-/// Where the applied configuration survives a reboot: a file on Linux (write a temporary file,
-/// fsync, rename: the old image stays whole until the new one is), an A/B pair of flash sectors
-/// on a board.
-pub trait ConfigStore {
-    /// What can go wrong in the device.
-    type Error: core::fmt::Debug;
-
-    /// Replaces the stored image with `image`, atomically: after a power cut either the old or
-    /// the new image is read back, never a mix (a mix would fail the CRC and lose both).
-    fn save(&mut self, image: &[u8]) -> Result<(), Self::Error>;
-
-    /// Copies the stored image into `buf` and returns its length; `Ok(0)` when nothing was ever
-    /// saved. An image longer than `buf` is an error of the store.
-    fn load(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error>;
 }
 
 /// A [`ConfigStore`] in RAM, for simulations and tests: it survives a simulated reboot when the
@@ -168,52 +160,183 @@ pub fn decode_image(image: &[u8]) -> Option<SiteConfig> {
     postcard::from_bytes(body).ok()
 }
 
-/// A configuration being received: the checks of [`ConfigTransfer`]
-/// (carillon_protocol::control::ConfigTransfer) plus the items themselves.
+/// A configuration being received, kept as the image it will be persisted as: each item is
+/// encoded (postcard) into the image as it arrives, in the layout of `postcard(SiteConfig)`
+/// (the item counts are known from `ConfigBegin`, so each sequence's length prefix is written
+/// before its items). No second [`SiteConfig`] is held: at `ConfigEnd` the image is saved, then
+/// decoded into the configuration in force, in place ([`decode_into`]).
 pub(crate) struct Staging {
     pub(crate) transfer: carillon_protocol::control::ConfigTransfer,
-    pub(crate) config: SiteConfig,
+    /// The image being built; also the buffer the persisted image is loaded into at boot.
+    pub(crate) image: [u8; CONFIG_IMAGE_LEN],
+    pub(crate) len: usize,
+    /// Whether the ring groups' length prefix is written (after the last extension).
+    ring_groups_started: bool,
+    ring_group_count: u16,
 }
 
 impl Staging {
-    pub(crate) fn new() -> Self {
-        Staging { transfer: carillon_protocol::control::ConfigTransfer::new(), config: empty_config() }
+    pub(crate) const fn new() -> Self {
+        Staging {
+            transfer: carillon_protocol::control::ConfigTransfer::new(),
+            image: [0; CONFIG_IMAGE_LEN],
+            len: 0,
+            ring_groups_started: false,
+            ring_group_count: 0,
+        }
+    }
+
+    /// Appends `value`'s encoding; `false` if the image is full.
+    fn put<T: Serialize + ?Sized>(&mut self, value: &T) -> bool {
+        let Some(rest) = self.image.get_mut(self.len..) else { return false };
+        match postcard::to_slice(value, rest) {
+            Ok(written) => {
+                self.len += written.len();
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// `ConfigBegin`: starts over with the new version's header.
     pub(crate) fn begin(&mut self, msg: &ConfigBegin, current: Option<u32>) -> Result<(), ConfigRejectReason> {
         self.transfer.begin(msg, current)?;
-        let c = &mut self.config;
-        c.version = msg.version;
-        c.site_code = msg.site_code.clone();
-        c.dial_plan = msg.dial_plan.clone();
-        c.emergency_numbers = msg.emergency_numbers.clone();
-        c.fallback_trunk = msg.fallback_trunk.clone();
-        c.extensions.clear();
-        c.ring_groups.clear();
+        // The protocol's limits are checked by the transfer; this profile's here.
+        let fail = if usize::from(msg.extension_count) > MAX_EXTENSIONS {
+            Some(ConfigRejectReason::TooManyExtensions)
+        } else if usize::from(msg.ring_group_count) > MAX_RING_GROUPS {
+            Some(ConfigRejectReason::TooManyRingGroups)
+        } else {
+            None
+        };
+        if let Some(reason) = fail {
+            self.transfer.abort();
+            return Err(reason);
+        }
+        self.len = 0;
+        self.ring_groups_started = false;
+        self.ring_group_count = msg.ring_group_count;
+        // `SiteConfig`'s fields in order; a sequence is its length, then its items.
+        let header = (
+            msg.version,
+            &msg.site_code,
+            &msg.dial_plan,
+            &msg.emergency_numbers,
+            &msg.fallback_trunk,
+            u32::from(msg.extension_count),
+        );
+        if !self.put(&header) {
+            self.transfer.abort();
+            return Err(ConfigRejectReason::TooManyExtensions);
+        }
         Ok(())
     }
 
     pub(crate) fn extensions(&mut self, msg: &ConfigExtensions) -> Result<(), ConfigRejectReason> {
         self.transfer.extensions(msg)?;
         for e in &msg.extensions {
-            // ConfigTransfer bounds the count by MAX_SITE_EXTENSIONS, the capacity here.
-            self.config.extensions.push(e.clone()).map_err(|_| ConfigRejectReason::TooManyExtensions)?;
+            if !self.put(e) {
+                self.transfer.abort();
+                return Err(ConfigRejectReason::TooManyExtensions);
+            }
         }
         Ok(())
     }
 
     pub(crate) fn ring_groups(&mut self, msg: &ConfigRingGroups) -> Result<(), ConfigRejectReason> {
         self.transfer.ring_groups(msg)?;
+        if !self.start_ring_groups() {
+            self.transfer.abort();
+            return Err(ConfigRejectReason::TooManyRingGroups);
+        }
         for g in &msg.ring_groups {
-            self.config.ring_groups.push(g.clone()).map_err(|_| ConfigRejectReason::TooManyRingGroups)?;
+            if !self.put(g) {
+                self.transfer.abort();
+                return Err(ConfigRejectReason::TooManyRingGroups);
+            }
         }
         Ok(())
     }
+
+    fn start_ring_groups(&mut self) -> bool {
+        if self.ring_groups_started {
+            return true;
+        }
+        self.ring_groups_started = true;
+        let count = u32::from(self.ring_group_count);
+        self.put(&count)
+    }
+
+    /// `ConfigEnd` of a complete transfer: closes the image (the ring groups' length if none
+    /// came, then the CRC) and returns it.
+    pub(crate) fn finish(&mut self) -> Option<&[u8]> {
+        if !self.start_ring_groups() {
+            return None;
+        }
+        let crc = CRC32.checksum(self.image.get(..self.len)?);
+        self.image.get_mut(self.len..self.len + 4)?.copy_from_slice(&crc.to_le_bytes());
+        self.len += 4;
+        self.image.get(..self.len)
+    }
+}
+
+/// Decodes a persisted image (checked by its CRC) into `into`, in place: no `SiteConfig` is
+/// built on the stack (on a microcontroller it is tens of KiB), only one item at a time. With
+/// `into` `None` it only checks that the image decodes. `false` if it is torn, corrupt or of
+/// another shape; `into` may then be half written (the caller checks first, or discards it).
+pub(crate) fn decode_into(image: &[u8], mut into: Option<&mut SiteConfig>) -> bool {
+    let Some(split) = image.len().checked_sub(4) else { return false };
+    let (body, crc) = image.split_at(split);
+    let Ok(crc) = <[u8; 4]>::try_from(crc) else { return false };
+    if CRC32.checksum(body) != u32::from_le_bytes(crc) {
+        return false;
+    }
+    type Header = (u32, SiteCode, DialPlan, Vec<Number, MAX_EMERGENCY_NUMBERS>, Option<FallbackTrunk>, u32);
+    let Ok(((version, site_code, dial_plan, emergency_numbers, fallback_trunk, n_ext), mut rest)) =
+        postcard::take_from_bytes::<Header>(body)
+    else {
+        return false;
+    };
+    if n_ext as usize > MAX_EXTENSIONS {
+        return false;
+    }
+    if let Some(c) = into.as_deref_mut() {
+        c.version = version;
+        c.site_code = site_code;
+        c.dial_plan = dial_plan;
+        c.emergency_numbers = emergency_numbers;
+        c.fallback_trunk = fallback_trunk;
+        c.extensions.clear();
+        c.ring_groups.clear();
+    }
+    for _ in 0..n_ext {
+        let Ok((e, r)) = postcard::take_from_bytes::<Extension>(rest) else { return false };
+        rest = r;
+        if let Some(c) = into.as_deref_mut() {
+            if c.extensions.push(e).is_err() {
+                return false;
+            }
+        }
+    }
+    let Ok((n_rg, r)) = postcard::take_from_bytes::<u32>(rest) else { return false };
+    rest = r;
+    if n_rg as usize > MAX_RING_GROUPS {
+        return false;
+    }
+    for _ in 0..n_rg {
+        let Ok((g, r)) = postcard::take_from_bytes::<RingGroup>(rest) else { return false };
+        rest = r;
+        if let Some(c) = into.as_deref_mut() {
+            if c.ring_groups.push(g).is_err() {
+                return false;
+            }
+        }
+    }
+    rest.is_empty()
 }
 
 /// A configuration with nothing in it (the staging area's resting state).
-pub(crate) fn empty_config() -> SiteConfig {
+pub(crate) const fn empty_config() -> SiteConfig {
     SiteConfig {
         version: 0,
         site_code: SiteCode::new(),
