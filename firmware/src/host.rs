@@ -3,6 +3,8 @@
 /// The host profile's capacities (see the [crate docs](crate#capacity-profiles)).
 mod profile {
     pub const MAX_TRANSACTIONS: usize = 48;
+    pub const COMPLETED_TRANSACTIONS: usize = 64;
+    pub const COMPLETED_RESPONSE_LEN: usize = 1536;
     pub const MAX_SIP_LEN: usize = 3072;
     pub const MAX_CONTEXTS: usize = 24;
     pub const MAX_CALLS: usize = 32;

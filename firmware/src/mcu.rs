@@ -6,6 +6,8 @@
 /// The microcontroller profile's capacities (see the [crate docs](crate#capacity-profiles)).
 mod profile {
     pub const MAX_TRANSACTIONS: usize = 12;
+    pub const COMPLETED_TRANSACTIONS: usize = 32;
+    pub const COMPLETED_RESPONSE_LEN: usize = 768;
     pub const MAX_SIP_LEN: usize = 2048;
     pub const MAX_CONTEXTS: usize = 12;
     pub const MAX_CALLS: usize = 32;

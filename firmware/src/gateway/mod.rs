@@ -85,7 +85,9 @@ use crate::journal::{Journal, JournalError, Storage};
 
 pub use bindings::{BindingEntry, MAX_BINDINGS};
 pub use lan::{LAN_STREAM_BUFFER_LEN, LAN_STREAM_IDLE_EVICT, MAX_LAN_STREAMS};
-pub use sip::{MAX_CALLS, MAX_CONTEXTS, MAX_FORKS, MAX_SIP_LEN, MAX_TRANSACTIONS};
+pub use sip::{
+    COMPLETED_RESPONSE_LEN, COMPLETED_TRANSACTIONS, MAX_CALLS, MAX_CONTEXTS, MAX_FORKS, MAX_SIP_LEN, MAX_TRANSACTIONS,
+};
 pub use site::{
     decode_image, encode_image, is_built_in_emergency, ConfigStore, RamConfigError, RamConfigStore, SiteConfig,
     BUILT_IN_EMERGENCY, CONFIG_IMAGE_LEN, MAX_EXTENSIONS, MAX_RING_GROUPS,
