@@ -12,6 +12,7 @@ mod profile {
     pub const MAX_EXTENSIONS: usize = carillon_protocol::control::MAX_SITE_EXTENSIONS as usize;
     pub const MAX_RING_GROUPS: usize = carillon_protocol::control::MAX_SITE_RING_GROUPS as usize;
     pub const CONFIG_IMAGE_LEN: usize = 80 * 1024;
+    pub const STAGING_LEN: usize = CONFIG_IMAGE_LEN;
     pub const OUT_QUEUE_LEN: usize = 16;
     pub const EVENT_QUEUE_LEN: usize = 32;
     pub const UPLINK_BUFFER_LEN: usize = 8192;

@@ -15,6 +15,7 @@ mod profile {
     pub const MAX_EXTENSIONS: usize = 128;
     pub const MAX_RING_GROUPS: usize = 16;
     pub const CONFIG_IMAGE_LEN: usize = 40 * 1024;
+    pub const STAGING_LEN: usize = 0;
     pub const OUT_QUEUE_LEN: usize = 6;
     pub const EVENT_QUEUE_LEN: usize = 16;
     pub const UPLINK_BUFFER_LEN: usize = 4096;

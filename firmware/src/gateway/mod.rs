@@ -90,7 +90,7 @@ pub use sip::{
 };
 pub use site::{
     decode_image, encode_image, is_built_in_emergency, ConfigStore, RamConfigError, RamConfigStore, SiteConfig,
-    BUILT_IN_EMERGENCY, CONFIG_IMAGE_LEN, MAX_EXTENSIONS, MAX_RING_GROUPS,
+    BUILT_IN_EMERGENCY, CONFIG_IMAGE_LEN, MAX_EXTENSIONS, MAX_RING_GROUPS, STAGING_LEN,
 };
 pub use uplink::Timing;
 
@@ -377,17 +377,9 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
         Ok(gw)
     }
 
-    /// Loads the persisted configuration, if any and intact, into `site` in place (through the
-    /// staging image, idle at boot).
+    /// Loads the persisted configuration, if any and intact, into `site` in place.
     fn load_site(&mut self) {
-        let n = self.store.load(&mut self.staging.image).unwrap_or_default();
-        self.has_site = n > 0
-            && self
-                .staging
-                .image
-                .get(..n)
-                .is_some_and(|img| site::decode_into(img, None) && site::decode_into(img, Some(&mut self.site)));
-        self.staging.len = 0;
+        self.has_site = self.staging.load(&mut self.store, &mut self.site);
     }
 
     // --- Inspection -----------------------------------------------------------------------
@@ -428,6 +420,12 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
     /// The configuration store.
     pub fn config_store(&self) -> &C {
         &self.store
+    }
+
+    /// The configuration store, to change (a test injecting a failure, a runtime's
+    /// maintenance).
+    pub fn config_store_mut(&mut self) -> &mut C {
+        &mut self.store
     }
 
     /// Takes the gateway apart into its storages (a simulated reboot).
@@ -621,7 +619,7 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
         match msg {
             CloudMessage::ConfigBegin(m) => {
                 let current = self.site().map(|s| s.version);
-                if let Err(reason) = self.staging.begin(&m, current) {
+                if let Err(reason) = self.staging.begin(&mut self.store, &m, current) {
                     self.config_rejected(m.version, reason);
                 }
             }
@@ -631,12 +629,12 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
             CloudMessage::ConfigRingGroups(m) if self.refused_rest(m.version) => {}
             CloudMessage::ConfigEnd(m) if self.refused_rest(m.version) => {}
             CloudMessage::ConfigExtensions(m) => {
-                if let Err(reason) = self.staging.extensions(&m) {
+                if let Err(reason) = self.staging.extensions(&mut self.store, &m) {
                     self.config_rejected(m.version, reason);
                 }
             }
             CloudMessage::ConfigRingGroups(m) => {
-                if let Err(reason) = self.staging.ring_groups(&m) {
+                if let Err(reason) = self.staging.ring_groups(&mut self.store, &m) {
                     self.config_rejected(m.version, reason);
                 }
             }
@@ -897,20 +895,20 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
     /// `ConfigEnd` of a complete transfer: persist first, then switch, so that what is in force
     /// is always what a reboot would load.
     fn apply_staged(&mut self, version: u32) {
-        // The image decodes (it was written from checked items; checked again before anything
-        // changes, so that what is saved is what is applied).
-        let saved = match self.staging.finish() {
-            Some(img) => site::decode_into(img, None) && self.store.save(img).is_ok(),
-            None => false,
-        };
+        let saved = self.staging.finish(&mut self.store);
         if !saved {
             self.stats.config_save_failures = self.stats.config_save_failures.saturating_add(1);
             self.config_rejected(version, ConfigRejectReason::StorageFailed);
             return;
         }
-        let image = self.staging.image.get(..self.staging.len).unwrap_or(&[]);
-        self.has_site = site::decode_into(image, Some(&mut self.site));
-        self.staging.len = 0;
+        if !self.staging.apply(&mut self.store, &mut self.site) {
+            // Only a store that gives back other bytes than it took gets here; what was in
+            // force stays.
+            self.stats.config_save_failures = self.stats.config_save_failures.saturating_add(1);
+            self.config_rejected(version, ConfigRejectReason::StorageFailed);
+            return;
+        }
+        self.has_site = true;
         if self.control_out.push_back(BoxMessage::ConfigApplied(ConfigApplied { version })).is_err() {
             self.stats.output_dropped = self.stats.output_dropped.saturating_add(1);
         }
