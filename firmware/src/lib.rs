@@ -21,10 +21,18 @@
 //! | concurrent calls ([`gateway::MAX_CALLS`]) | 32 | 32 |
 //! | extensions in the configuration | 256 | 128 |
 //! | SIP message ([`gateway::MAX_SIP_LEN`]) | 3 KiB | 2 KiB |
-//! | transactions (full rows) | 48 | 12 |
-//! | completed server transactions kept for retransmissions | 64 | 48 |
-//! | phone TCP connections | 16 | 4 |
-//! | output queue | 16 | 6 |
+//! | transactions, full rows ([`gateway::MAX_TRANSACTIONS`]) | 48 | 18 |
+//! | completed non-INVITE server transactions ([`gateway::COMPLETED_TRANSACTIONS`]) | 64 × 1.5 KiB | 32 × 768 B |
+//! | requests proxied at once ([`gateway::MAX_CONTEXTS`]) | 24 | 12 |
+//! | ring groups in the configuration | 32 | 16 |
+//! | phone TCP connections ([`gateway::MAX_LAN_STREAMS`]) | 16 | 4 |
+//! | output queue / event queue | 16 / 32 | 6 / 16 |
+//! | uplink stream buffer | 8 KiB | 4 KiB |
+//! | staging buffer of a configuration transfer ([`gateway::STAGING_LEN`]) | 80 KiB | none: the store must [stream](config_store::ConfigStore::streams) |
+//!
+//! The gateway's own state is 772,536 B with the host profile and 245,672 B with the
+//! microcontroller's (host figures, 64-bit; `tests/the_mcu_gateway_state_fits_its_ram_budget.rs`
+//! guards them; BENCHMARKS.md, "Gateway state size", says where the bytes go).
 //!
 //! The types that do not depend on the profile (the [`ConfigStore`](config_store::ConfigStore)
 //! trait, the journal) are shared, so a board's storage drivers serve either.

@@ -5,7 +5,7 @@
 
 /// The microcontroller profile's capacities (see the [crate docs](crate#capacity-profiles)).
 mod profile {
-    pub const MAX_TRANSACTIONS: usize = 12;
+    pub const MAX_TRANSACTIONS: usize = 18;
     pub const COMPLETED_TRANSACTIONS: usize = 32;
     pub const COMPLETED_RESPONSE_LEN: usize = 768;
     pub const MAX_SIP_LEN: usize = 2048;
