@@ -10,7 +10,7 @@ use carillon_protocol::control::{CallId, ExtensionNumber, Uri};
 use carillon_protocol::Instant;
 
 /// Bindings the box keeps: one or two phones per extension of a mid-size school.
-pub const MAX_BINDINGS: usize = 128;
+pub const MAX_BINDINGS: usize = super::profile::MAX_BINDINGS;
 
 /// One registered contact.
 #[derive(Debug, Clone, PartialEq, Eq)]

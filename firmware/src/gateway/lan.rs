@@ -29,7 +29,7 @@ use carillon_protocol::Instant;
 use super::sip::MAX_SIP_LEN;
 
 /// TCP connections from phones the box holds at once.
-pub const MAX_LAN_STREAMS: usize = 16;
+pub const MAX_LAN_STREAMS: usize = super::profile::MAX_LAN_STREAMS;
 /// A connection silent this long gives its place to a new one when the table is full (RFC 5626
 /// phones send a keepalive every two minutes or so on a connection).
 pub const LAN_STREAM_IDLE_EVICT: Duration = Duration::from_secs(180);

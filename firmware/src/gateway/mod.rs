@@ -49,7 +49,7 @@ macro_rules! ctx {
         sip::Ctx {
             settings: &$s.settings,
             mode: $s.mode,
-            site: $s.site.as_ref(),
+            site: $s.has_site.then_some(&$s.site),
             bindings: &mut $s.bindings,
             lan_streams: &$s.lan_streams,
             journal: &mut $s.journal,
@@ -80,14 +80,17 @@ use carillon_protocol::control::{
 use carillon_protocol::Instant;
 use heapless::{Deque, String};
 
+use super::profile;
 use crate::journal::{Journal, JournalError, Storage};
 
 pub use bindings::{BindingEntry, MAX_BINDINGS};
 pub use lan::{LAN_STREAM_BUFFER_LEN, LAN_STREAM_IDLE_EVICT, MAX_LAN_STREAMS};
-pub use sip::{MAX_CALLS, MAX_CONTEXTS, MAX_FORKS, MAX_SIP_LEN, MAX_TRANSACTIONS};
+pub use sip::{
+    COMPLETED_RESPONSE_LEN, COMPLETED_TRANSACTIONS, MAX_CALLS, MAX_CONTEXTS, MAX_FORKS, MAX_SIP_LEN, MAX_TRANSACTIONS,
+};
 pub use site::{
     decode_image, encode_image, is_built_in_emergency, ConfigStore, RamConfigError, RamConfigStore, SiteConfig,
-    BUILT_IN_EMERGENCY, CONFIG_IMAGE_LEN,
+    BUILT_IN_EMERGENCY, CONFIG_IMAGE_LEN, MAX_EXTENSIONS, MAX_RING_GROUPS, STAGING_LEN,
 };
 pub use uplink::Timing;
 
@@ -98,12 +101,12 @@ use uplink::{Keepalive, KeepaliveAction};
 
 /// Messages waiting in the gateway's own output queue (responses it writes itself, stateless
 /// forwards, keepalives). The transaction table has its own bounded queue besides.
-pub const OUT_QUEUE_LEN: usize = 16;
+pub const OUT_QUEUE_LEN: usize = profile::OUT_QUEUE_LEN;
 /// Events waiting to be polled; beyond it the newest is dropped and counted.
-pub const EVENT_QUEUE_LEN: usize = 32;
+pub const EVENT_QUEUE_LEN: usize = profile::EVENT_QUEUE_LEN;
 /// Bytes of the uplink stream held while a SIP message is incomplete. A message longer than
 /// this is a protocol error of the cloud: the buffer is discarded and counted.
-pub const UPLINK_BUFFER_LEN: usize = 8192;
+pub const UPLINK_BUFFER_LEN: usize = profile::UPLINK_BUFFER_LEN;
 /// Control messages (config answers, pongs) waiting to be polled.
 const CONTROL_QUEUE_LEN: usize = 4;
 /// A control batch (bindings, call records) not acknowledged after this long is sent again.
@@ -295,19 +298,22 @@ impl Outgoing {
 ///
 /// `J` is the journal's storage (a flash region, a file), `C` where the configuration persists.
 /// The value is large (the transaction table holds its messages, the configuration its
-/// credentials; about 650 KiB with the default constants): keep it in a `static` or a `Box`.
+/// credentials; about 650 KiB with the host profile, see the [crate docs](crate#capacity-profiles)):
+/// keep it in a `static` or a `Box`.
 pub struct Gateway<J: Storage, C: ConfigStore> {
     settings: Settings,
     mode: Mode,
     keepalive: Keepalive,
     /// Bytes of the uplink stream not yet parsed.
     uplink_rx: heapless::Vec<u8, UPLINK_BUFFER_LEN>,
-    site: Option<SiteConfig>,
+    /// The configuration in force, when `has_site`.
+    site: SiteConfig,
+    has_site: bool,
+    /// The configuration being received, as its image (see `site.rs`).
     staging: Staging,
     /// The version of the last configuration refused (its remaining chunks are ignored).
     last_refused: Option<u32>,
     store: C,
-    scratch: [u8; CONFIG_IMAGE_LEN],
     journal: Journal<J>,
     bindings: Bindings,
     lan_streams: LanStreams,
@@ -336,24 +342,19 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
     /// Boots the gateway: opens the journal (recovering what a power cut left) and loads the
     /// persisted configuration, if any and intact (a corrupt image is ignored: the box waits
     /// for the cloud to send one). Starts in [`Mode::Survival`] and pings the cloud at once.
-    pub fn new(settings: Settings, journal: J, mut store: C, now: Instant) -> Result<Self, BootError<J::Error>> {
+    pub fn new(settings: Settings, journal: J, store: C, now: Instant) -> Result<Self, BootError<J::Error>> {
         let journal = Journal::open(journal).map_err(BootError::Journal)?;
-        let mut scratch = [0u8; CONFIG_IMAGE_LEN];
-        let site = match store.load(&mut scratch) {
-            Ok(n) if n > 0 => scratch.get(..n).and_then(decode_image),
-            _ => None,
-        };
         let sip = sip::Sip::new(&settings);
-        Ok(Gateway {
+        let mut gw = Gateway {
             keepalive: Keepalive::new(settings.timing, now),
             settings,
             mode: Mode::Survival,
             uplink_rx: heapless::Vec::new(),
-            site,
+            site: site::empty_config(),
+            has_site: false,
             staging: Staging::new(),
             last_refused: None,
             store,
-            scratch,
             journal,
             bindings: Bindings::new(),
             lan_streams: LanStreams::new(),
@@ -371,7 +372,14 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
             survival_since: Some(now),
             survival_total: Duration::ZERO,
             sip,
-        })
+        };
+        gw.load_site();
+        Ok(gw)
+    }
+
+    /// Loads the persisted configuration, if any and intact, into `site` in place.
+    fn load_site(&mut self) {
+        self.has_site = self.staging.load(&mut self.store, &mut self.site);
     }
 
     // --- Inspection -----------------------------------------------------------------------
@@ -383,7 +391,7 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
 
     /// The configuration in force, if any.
     pub fn site(&self) -> Option<&SiteConfig> {
-        self.site.as_ref()
+        self.has_site.then_some(&self.site)
     }
 
     /// The live bindings (learnt online or registered in survival).
@@ -412,6 +420,12 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
     /// The configuration store.
     pub fn config_store(&self) -> &C {
         &self.store
+    }
+
+    /// The configuration store, to change (a test injecting a failure, a runtime's
+    /// maintenance).
+    pub fn config_store_mut(&mut self) -> &mut C {
+        &mut self.store
     }
 
     /// Takes the gateway apart into its storages (a simulated reboot).
@@ -604,8 +618,8 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
         self.heard_from_cloud(now);
         match msg {
             CloudMessage::ConfigBegin(m) => {
-                let current = self.site.as_ref().map(|s| s.version);
-                if let Err(reason) = self.staging.begin(&m, current) {
+                let current = self.site().map(|s| s.version);
+                if let Err(reason) = self.staging.begin(&mut self.store, &m, current) {
                     self.config_rejected(m.version, reason);
                 }
             }
@@ -615,12 +629,12 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
             CloudMessage::ConfigRingGroups(m) if self.refused_rest(m.version) => {}
             CloudMessage::ConfigEnd(m) if self.refused_rest(m.version) => {}
             CloudMessage::ConfigExtensions(m) => {
-                if let Err(reason) = self.staging.extensions(&m) {
+                if let Err(reason) = self.staging.extensions(&mut self.store, &m) {
                     self.config_rejected(m.version, reason);
                 }
             }
             CloudMessage::ConfigRingGroups(m) => {
-                if let Err(reason) = self.staging.ring_groups(&m) {
+                if let Err(reason) = self.staging.ring_groups(&mut self.store, &m) {
                     self.config_rejected(m.version, reason);
                 }
             }
@@ -769,7 +783,7 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
             survival_secs: self.survival_secs(now),
             uptime_secs: self.uptime_secs(now),
             firmware: crate::FIRMWARE_VERSION,
-            config_version: self.site.as_ref().map(|s| s.version),
+            config_version: self.site().map(|s| s.version),
             counters: self.counters(),
         };
         if to != Mode::Survival && self.control_out.push_back(BoxMessage::Status(status)).is_err() {
@@ -881,19 +895,20 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
     /// `ConfigEnd` of a complete transfer: persist first, then switch, so that what is in force
     /// is always what a reboot would load.
     fn apply_staged(&mut self, version: u32) {
-        let saved = match encode_image(&self.staging.config, &mut self.scratch) {
-            Some(n) => self.scratch.get(..n).is_some_and(|img| self.store.save(img).is_ok()),
-            None => false,
-        };
+        let saved = self.staging.finish(&mut self.store);
         if !saved {
             self.stats.config_save_failures = self.stats.config_save_failures.saturating_add(1);
             self.config_rejected(version, ConfigRejectReason::StorageFailed);
             return;
         }
-        match &mut self.site {
-            Some(live) => core::mem::swap(live, &mut self.staging.config),
-            None => self.site = Some(self.staging.config.clone()),
+        if !self.staging.apply(&mut self.store, &mut self.site) {
+            // Only a store that gives back other bytes than it took gets here; what was in
+            // force stays.
+            self.stats.config_save_failures = self.stats.config_save_failures.saturating_add(1);
+            self.config_rejected(version, ConfigRejectReason::StorageFailed);
+            return;
         }
+        self.has_site = true;
         if self.control_out.push_back(BoxMessage::ConfigApplied(ConfigApplied { version })).is_err() {
             self.stats.output_dropped = self.stats.output_dropped.saturating_add(1);
         }

@@ -47,16 +47,25 @@ use crate::journal::{Journal, Storage};
 
 /// Transactions in the table (server and client together): a ring group of 16 members takes
 /// 17, leaving room for a few calls and registrations beside it.
-pub const MAX_TRANSACTIONS: usize = 48;
+pub const MAX_TRANSACTIONS: usize = super::profile::MAX_TRANSACTIONS;
+/// Completed non-INVITE server transactions kept for their Timer J (to answer retransmissions)
+/// in small rows of their response and a digest of their key instead of full ones: a
+/// registration's two server transactions (401, then 200) take two of these for 32 s, and a
+/// full row only for the moment the request is being answered. When all are taken the one
+/// closest to its end gives its place (a late retransmission for it is handled as a new
+/// request).
+pub const COMPLETED_TRANSACTIONS: usize = super::profile::COMPLETED_TRANSACTIONS;
+/// Longest final response a completed row keeps (a longer one keeps its full row).
+pub const COMPLETED_RESPONSE_LEN: usize = super::profile::COMPLETED_RESPONSE_LEN;
 /// Largest SIP message the box handles, in bytes: a phone's INVITE with SDP plus the headers
 /// the box adds. Larger requests get 513 (RFC 3261 §21.5.14).
-pub const MAX_SIP_LEN: usize = 3072;
+pub const MAX_SIP_LEN: usize = super::profile::MAX_SIP_LEN;
 /// Requests being proxied at once (a context links a server transaction to its branches).
-pub const MAX_CONTEXTS: usize = 24;
+pub const MAX_CONTEXTS: usize = super::profile::MAX_CONTEXTS;
 /// Branches of one forked request (a ring group's members, or an extension's phones).
 pub const MAX_FORKS: usize = MAX_RING_GROUP_MEMBERS;
 /// Calls set up in survival that the box tracks until their BYE (for routing and the journal).
-pub const MAX_CALLS: usize = 32;
+pub const MAX_CALLS: usize = super::profile::MAX_CALLS;
 /// Digest nonces outstanding; the oldest is forgotten when a new one is issued (the phone that
 /// held it is challenged again).
 const MAX_NONCES: usize = 16;
@@ -188,7 +197,7 @@ struct Call {
 }
 
 pub(crate) struct Sip {
-    txns: Transactions<MAX_TRANSACTIONS, MAX_SIP_LEN>,
+    txns: Transactions<MAX_TRANSACTIONS, MAX_SIP_LEN, COMPLETED_TRANSACTIONS, COMPLETED_RESPONSE_LEN>,
     branches: BranchGenerator,
     contexts: [Option<Context>; MAX_CONTEXTS],
     calls: Vec<Call, MAX_CALLS>,

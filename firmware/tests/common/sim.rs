@@ -727,11 +727,16 @@ impl Sim {
     /// Registers `ext` (answering the challenge with `password` if one comes); returns the
     /// final status.
     pub fn register(&mut self, ext: u32, password: &str, expires: u32) -> u16 {
+        self.register_waiting(ext, password, expires, Duration::from_secs(3))
+    }
+
+    /// [`Sim::register`], waiting `wait` of virtual time for each answer.
+    pub fn register_waiting(&mut self, ext: u32, password: &str, expires: u32, wait: Duration) -> u16 {
         let call_id = format!("reg{ext}@{}", self.phone(ext).addr.ip());
         let before = self.phone(ext).inbox.len();
         let req = register_request(self.phone(ext), &call_id, 1, expires, None);
         self.phone_sends(ext, req);
-        self.run_for(Duration::from_secs(3));
+        self.run_for(wait);
         let resp = self.phone(ext).inbox[before..]
             .iter()
             .rev()
@@ -764,7 +769,7 @@ impl Sim {
         let before = self.phone(ext).inbox.len();
         let req = register_request(self.phone(ext), &call_id, 2, expires, Some(&auth[..n]));
         self.phone_sends(ext, req);
-        self.run_for(Duration::from_secs(3));
+        self.run_for(wait);
         let resp = self.phone(ext).inbox[before..]
             .iter()
             .rev()
@@ -969,31 +974,12 @@ pub fn callee_request(p: &Phone, invite: &[u8], method: &str, cseq: u32) -> Vec<
 /// The school's configuration: extensions 101–109 (password `pw<ext>`), ring group 200 =
 /// 101, 102, 103 (20 s), emergency number 1990 besides the built-in ones.
 pub fn config_messages(version: u32, trunk: bool) -> Vec<CloudMessage> {
-    let exts: Vec<Extension> = (101..=109).map(extension).collect();
-    let mut msgs = vec![CloudMessage::ConfigBegin(ConfigBegin {
-        version,
-        site_code: bounded("0042").unwrap(),
-        dial_plan: DialPlan {
-            extension_len: 3,
-            on_net_prefix: bounded("8").unwrap(),
-            outside_line_prefix: bounded("0").unwrap(),
-        },
-        emergency_numbers: heapless::Vec::from_slice(&[bounded("1990").unwrap()]).unwrap(),
-        fallback_trunk: trunk.then(|| FallbackTrunk {
-            host: bounded("10.0.0.250").unwrap(),
-            port: 5060,
-            credentials: None,
-        }),
-        extension_count: exts.len() as u16,
-        ring_group_count: 1,
-    })];
-    for (i, chunk) in exts.chunks(EXTENSIONS_PER_CHUNK).enumerate() {
-        msgs.push(CloudMessage::ConfigExtensions(ConfigExtensions {
-            version,
-            first_index: (i * EXTENSIONS_PER_CHUNK) as u16,
-            extensions: heapless::Vec::from_slice(chunk).unwrap(),
-        }));
+    let mut msgs = config_messages_for(version, trunk, 101..=109);
+    // Ring group 200 = 101, 102, 103 (20 s), before the `ConfigEnd`.
+    if let Some(CloudMessage::ConfigBegin(b)) = msgs.first_mut() {
+        b.ring_group_count = 1;
     }
+    let end = msgs.pop().unwrap();
     msgs.push(CloudMessage::ConfigRingGroups(ConfigRingGroups {
         version,
         first_index: 0,
@@ -1009,6 +995,38 @@ pub fn config_messages(version: u32, trunk: bool) -> Vec<CloudMessage> {
         }])
         .unwrap(),
     }));
+    msgs.push(end);
+    msgs
+}
+
+/// A configuration of the extensions `exts` (password `pw<ext>`), no ring group, emergency
+/// number 1990 besides the built-in ones.
+pub fn config_messages_for(version: u32, trunk: bool, exts: impl IntoIterator<Item = u32>) -> Vec<CloudMessage> {
+    let exts: Vec<Extension> = exts.into_iter().map(extension).collect();
+    let mut msgs = vec![CloudMessage::ConfigBegin(ConfigBegin {
+        version,
+        site_code: bounded("0042").unwrap(),
+        dial_plan: DialPlan {
+            extension_len: 3,
+            on_net_prefix: bounded("8").unwrap(),
+            outside_line_prefix: bounded("0").unwrap(),
+        },
+        emergency_numbers: heapless::Vec::from_slice(&[bounded("1990").unwrap()]).unwrap(),
+        fallback_trunk: trunk.then(|| FallbackTrunk {
+            host: bounded("10.0.0.250").unwrap(),
+            port: 5060,
+            credentials: None,
+        }),
+        extension_count: exts.len() as u16,
+        ring_group_count: 0,
+    })];
+    for (i, chunk) in exts.chunks(EXTENSIONS_PER_CHUNK).enumerate() {
+        msgs.push(CloudMessage::ConfigExtensions(ConfigExtensions {
+            version,
+            first_index: (i * EXTENSIONS_PER_CHUNK) as u16,
+            extensions: heapless::Vec::from_slice(chunk).unwrap(),
+        }));
+    }
     msgs.push(CloudMessage::ConfigEnd(ConfigEnd { version }));
     msgs
 }

@@ -74,6 +74,9 @@ pub struct Stats {
     pub request_retransmissions: u64,
     /// Retransmitted responses absorbed by a client transaction.
     pub response_retransmissions: u64,
+    /// Completed rows given up before their Timer J ended, to make room (see
+    /// [`Transactions`](super::Transactions)).
+    pub completed_evicted: u64,
 }
 
 pub(crate) fn bump(counter: &mut u64) {

@@ -188,3 +188,24 @@ pub(crate) fn client_matches(stored: &Fields<'_>, response: &Fields<'_>) -> bool
         _ => false,
     }
 }
+
+/// A 64-bit digest of what RFC 3261 §17.2.3 matches a retransmitted request to its server
+/// transaction on: the top Via's branch and sent-by, and the method. A completed row keeps this
+/// instead of the request (`done.rs`); only RFC 3261 requests (magic cookie) are kept so.
+pub(crate) fn done_key(f: &Fields<'_>) -> u64 {
+    fn mix(h: u64, bytes: &[u8]) -> u64 {
+        bytes.iter().fold(h, |h, &b| (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3))
+    }
+    let mut h = mix(0xcbf2_9ce4_8422_2325, f.via.branch().unwrap_or(&[]));
+    h = mix(h, b"\x00");
+    h = match f.via.host.ip() {
+        Some(core::net::IpAddr::V4(a)) => mix(h, &a.octets()),
+        Some(core::net::IpAddr::V6(a)) => mix(h, &a.octets()),
+        None => match f.via.host {
+            Host::Name(n) => mix(h, n),
+            _ => h,
+        },
+    };
+    h = mix(h, &f.via.port.unwrap_or(0).to_le_bytes());
+    mix(h, f.method.as_str().as_bytes())
+}

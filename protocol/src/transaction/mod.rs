@@ -71,6 +71,7 @@ mod ack;
 mod branch;
 mod client;
 mod config;
+mod done;
 mod error;
 mod event;
 mod key;
@@ -89,8 +90,9 @@ pub use types::{Handle, Kind, Peer, State, Transport};
 use heapless::Deque;
 
 use self::client::OnResponse;
+use self::done::Done;
 use self::error::bump;
-use self::key::{branch_hash, client_matches, reparse, server_matches, Fields, Rule, MAX_HEADERS};
+use self::key::{branch_hash, client_matches, done_key, reparse, server_matches, Fields, Rule, MAX_HEADERS};
 use self::server::OnAck;
 use self::slot::{
     Slot, EV_REQUEST, EV_RESPONSE, EV_TERMINATED, EV_TIMEOUT, EV_TRANSPORT, TX_ACK, TX_REQUEST, TX_RESPONSE,
@@ -105,11 +107,19 @@ use crate::time::Instant;
 /// body; a message over TCP/TLS larger than this is refused with [`Error::TooLarge`].
 pub const DEFAULT_MSG: usize = 4096;
 
-/// A bounded table of up to `N` SIP transactions, each storing messages of up to `MSG` bytes.
-/// See the [module docs](self) for the run loop.
-pub struct Transactions<const N: usize, const MSG: usize = DEFAULT_MSG> {
+/// A bounded table of up to `N` SIP transactions, each storing messages of up to `MSG` bytes,
+/// plus `DONE` *completed rows* of `DONE_MSG` bytes for non-INVITE server transactions that
+/// only wait out Timer J (see [Capacity](self#capacity); none by default). See the
+/// [module docs](self) for the run loop.
+pub struct Transactions<
+    const N: usize,
+    const MSG: usize = DEFAULT_MSG,
+    const DONE: usize = 0,
+    const DONE_MSG: usize = 0,
+> {
     config: Config,
     slots: [Slot<MSG>; N],
+    done: [Done<DONE_MSG>; DONE],
     /// Rows with transmissions to poll, in the order they became pending.
     tx_queue: Deque<u32, N>,
     /// Rows with events to poll, in the order they became pending.
@@ -119,12 +129,13 @@ pub struct Transactions<const N: usize, const MSG: usize = DEFAULT_MSG> {
     stats: Stats,
 }
 
-impl<const N: usize, const MSG: usize> Transactions<N, MSG> {
+impl<const N: usize, const MSG: usize, const DONE: usize, const DONE_MSG: usize> Transactions<N, MSG, DONE, DONE_MSG> {
     /// An empty table. `const`, so that firmware can keep the table in a `static`.
     pub const fn new(config: Config) -> Self {
         Transactions {
             config,
             slots: [Slot::EMPTY; N],
+            done: [Done::EMPTY; DONE],
             tx_queue: Deque::new(),
             ev_queue: Deque::new(),
             scratch: [0; MSG],
@@ -135,6 +146,7 @@ impl<const N: usize, const MSG: usize> Transactions<N, MSG> {
                 stray_responses: 0,
                 request_retransmissions: 0,
                 response_retransmissions: 0,
+                completed_evicted: 0,
             },
         }
     }
@@ -217,6 +229,16 @@ impl<const N: usize, const MSG: usize> Transactions<N, MSG> {
             }
             self.sync(i);
             return Ok(Received::Retransmission(handle));
+        }
+
+        if DONE > 0 && method != Method::Invite && inc.rfc3261() {
+            let key = done_key(&inc);
+            if let Some(j) = self.done.iter().position(|d| d.until.is_some() && d.key == key) {
+                bump(&mut self.stats.request_retransmissions);
+                let Some(d) = self.done.get_mut(j) else { return Err(Error::Full) };
+                d.tx = true;
+                return Ok(Received::Retransmission(Handle { index: (N + j) as u32, generation: d.generation }));
+            }
         }
 
         let cancels = if method == Method::Cancel {
@@ -371,6 +393,14 @@ impl<const N: usize, const MSG: usize> Transactions<N, MSG> {
         slot.check_respond(code)?;
         slot.response.set(msg.bytes);
         slot.responded(now, &cfg, code);
+        if DONE > 0
+            && code >= 200
+            && slot.kind == Kind::NonInviteServer
+            && !slot.transport.is_reliable()
+            && response.len() <= DONE_MSG
+        {
+            self.complete(now, i);
+        }
         self.sync(i);
         Ok(())
     }
@@ -378,6 +408,12 @@ impl<const N: usize, const MSG: usize> Transactions<N, MSG> {
     /// Expires every timer due at `now` (retransmissions, timeouts, the end of the
     /// absorbing states). Then drain.
     pub fn handle_timeout(&mut self, now: Instant) {
+        for d in self.done.iter_mut() {
+            if d.until.is_some_and(|t| t <= now) {
+                d.until = None;
+                d.tx = false;
+            }
+        }
         let cfg = self.config;
         for i in 0..N {
             let Some(slot) = self.slots.get_mut(i) else { continue };
@@ -423,7 +459,8 @@ impl<const N: usize, const MSG: usize> Transactions<N, MSG> {
     /// The earliest timer deadline of any transaction: call [`Self::handle_timeout`] then.
     /// A deadline at or before the current time means "now".
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.slots.iter().filter(|s| s.alive()).filter_map(|s| s.timers.next().map(|(_, at)| at)).min()
+        let rows = self.slots.iter().filter(|s| s.alive()).filter_map(|s| s.timers.next().map(|(_, at)| at));
+        rows.chain(self.done.iter().filter_map(|d| d.until)).min()
     }
 
     /// The next message to send. The bytes are borrowed from the table (a transaction's
@@ -431,7 +468,8 @@ impl<const N: usize, const MSG: usize> Transactions<N, MSG> {
     /// call on the table.
     pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
         loop {
-            let i = *self.tx_queue.front()? as usize;
+            let Some(&i) = self.tx_queue.front() else { return self.poll_done_transmit() };
+            let i = i as usize;
             let Some(slot) = self.slots.get_mut(i) else {
                 self.tx_queue.pop_front();
                 continue;
@@ -531,6 +569,53 @@ impl<const N: usize, const MSG: usize> Transactions<N, MSG> {
     }
 
     // ---- internals ----
+
+    /// Moves the completed non-INVITE server transaction of row `i` (its final response just
+    /// stored and queued) to a completed row: the response is sent from there, the full row
+    /// ends now. Without a usable key the transaction stays where it is.
+    fn complete(&mut self, now: Instant, i: usize) {
+        let Some(slot) = self.slots.get_mut(i) else { return };
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let Some(req) = reparse(slot.request.get(), &mut headers) else { return };
+        let Ok(fields) = Fields::of(&req) else { return };
+        if !fields.rfc3261() {
+            return;
+        }
+        let key = done_key(&fields);
+        // A free row, or the one whose Timer J ends first.
+        let free = self.done.iter().position(|d| d.until.is_none());
+        let j = match free {
+            Some(j) => j,
+            None => {
+                let oldest = self.done.iter().enumerate().min_by_key(|(_, d)| d.until).map(|(j, _)| j);
+                let Some(j) = oldest else { return };
+                bump(&mut self.stats.completed_evicted);
+                j
+            }
+        };
+        let Some(d) = self.done.get_mut(j) else { return };
+        if !d.response.set(slot.response.get()) {
+            return;
+        }
+        d.generation = d.generation.wrapping_add(1);
+        d.until = Some(now + self.config.timeout());
+        d.key = key;
+        d.peer = slot.peer;
+        d.transport = slot.transport;
+        d.tx = slot.tx & TX_RESPONSE != 0;
+        slot.tx &= !TX_RESPONSE;
+        slot.terminate();
+    }
+
+    /// The next response a completed row has to send again.
+    fn poll_done_transmit(&mut self) -> Option<Transmit<'_>> {
+        let j = self.done.iter().position(|d| d.tx && d.until.is_some())?;
+        let d = self.done.get_mut(j)?;
+        d.tx = false;
+        let handle = Handle { index: (N + j) as u32, generation: d.generation };
+        let d = self.done.get(j)?;
+        Some(Transmit { handle, dest: d.peer, transport: d.transport, bytes: d.response.get() })
+    }
 
     fn slot(&self, handle: Handle) -> Option<&Slot<MSG>> {
         self.slots.get(handle.index()).filter(|s| s.state.is_some() && s.generation == handle.generation)

@@ -60,8 +60,8 @@ pub fn with_cseq_method(resp: &[u8], from: &str, to: &str) -> Vec<u8> {
 }
 
 /// Parses `bytes` and hands them in as a request from `from`.
-pub fn feed_request<const N: usize, const M: usize>(
-    t: &mut Transactions<N, M>,
+pub fn feed_request<const N: usize, const M: usize, const D: usize, const DM: usize>(
+    t: &mut Transactions<N, M, D, DM>,
     now: Instant,
     from: Peer,
     transport: Transport,
@@ -75,8 +75,8 @@ pub fn feed_request<const N: usize, const M: usize>(
 }
 
 /// Parses `bytes` and hands them in as a response.
-pub fn feed_response<const N: usize, const M: usize>(
-    t: &mut Transactions<N, M>,
+pub fn feed_response<const N: usize, const M: usize, const D: usize, const DM: usize>(
+    t: &mut Transactions<N, M, D, DM>,
     now: Instant,
     bytes: &[u8],
 ) -> Result<Received, Error> {
@@ -103,7 +103,9 @@ impl Sent {
 }
 
 /// Everything queued for sending.
-pub fn transmits<const N: usize, const M: usize>(t: &mut Transactions<N, M>) -> Vec<Sent> {
+pub fn transmits<const N: usize, const M: usize, const D: usize, const DM: usize>(
+    t: &mut Transactions<N, M, D, DM>,
+) -> Vec<Sent> {
     let mut v = Vec::new();
     while let Some(x) = t.poll_transmit() {
         v.push(Sent { handle: x.handle, dest: x.dest, transport: x.transport, bytes: x.bytes.to_vec() });
@@ -113,7 +115,9 @@ pub fn transmits<const N: usize, const M: usize>(t: &mut Transactions<N, M>) -> 
 }
 
 /// Every pending event.
-pub fn events<const N: usize, const M: usize>(t: &mut Transactions<N, M>) -> Vec<Event> {
+pub fn events<const N: usize, const M: usize, const D: usize, const DM: usize>(
+    t: &mut Transactions<N, M, D, DM>,
+) -> Vec<Event> {
     let mut v = Vec::new();
     while let Some(e) = t.poll_event() {
         v.push(e);
@@ -127,7 +131,10 @@ pub type Timeline = (Vec<(Instant, Sent)>, Vec<(Instant, Event)>);
 
 /// Runs the timers up to and including `until`, one deadline at a time, recording when
 /// each message was sent and each event happened.
-pub fn run_until<const N: usize, const M: usize>(t: &mut Transactions<N, M>, until: Instant) -> Timeline {
+pub fn run_until<const N: usize, const M: usize, const D: usize, const DM: usize>(
+    t: &mut Transactions<N, M, D, DM>,
+    until: Instant,
+) -> Timeline {
     let mut sent = Vec::new();
     let mut evs = Vec::new();
     for _ in 0..10_000 {
