@@ -65,13 +65,11 @@ impl Baresip {
         );
         std::fs::write(&tone, tone_wav(Duration::from_secs(60))).map_err(|e| format!("baresip tone: {e}"))?;
         std::fs::write(dir.join("config"), config).map_err(|e| format!("baresip config: {e}"))?;
-        // sipnat=outbound (RFC 5626, which needs the uuid module): without it baresip 1.0
-        // sends an empty `Supported:` header in its INVITE, which the box refuses with
-        // "400 Bad Request (malformed Supported: empty list element)" although RFC 3261 §25.1
-        // allows an empty list (reported on issue 5).
+        // Without sipnat=outbound baresip 1.0 sends an empty `Supported:` header in its
+        // INVITE, which RFC 3261 §25.1 allows and the box accepts.
         let account = format!(
             "<sip:{user}@carillon;transport=udp>;auth_user={user};auth_pass={pw};\
-             outbound=\"sip:{proxy};transport=udp\";regint=3600;sipnat=outbound;answermode=auto;audio_codecs=PCMU\n",
+             outbound=\"sip:{proxy};transport=udp\";regint=3600;answermode=auto;audio_codecs=PCMU\n",
             user = ep.username,
             pw = ep.password,
         );

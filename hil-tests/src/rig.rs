@@ -239,8 +239,8 @@ impl Rig {
         )?;
         let mut office = Vec::new();
         for (n, ip) in [("901", Ipv4Addr::new(198, 18, 0, 3)), ("902", Ipv4Addr::new(198, 18, 0, 4))] {
-            let e = extension(&api, id(&office_site)?, n)?;
-            office.push(Endpoint { number: n.into(), username: n.into(), password: e.1, ns: cloud_ns.clone(), ip });
+            let (_, username, password) = extension(&api, id(&office_site)?, n, Some(n))?;
+            office.push(Endpoint { number: n.into(), username, password, ns: cloud_ns.clone(), ip });
         }
         let mut schools = Vec::new();
         for (p, (box_ns, lan_ns, wan_if)) in SCHOOLS.iter().zip(plans) {
@@ -251,9 +251,10 @@ impl Rig {
             let mut phones = Vec::new();
             let mut extension_ids = Vec::new();
             for (i, n) in p.numbers.iter().enumerate() {
-                let (ext_id, password) = extension(&api, site_id, n)?;
+                // The schools' phones have the cloud's default usernames (`<site code>-<number>`).
+                let (ext_id, username, password) = extension(&api, site_id, n, None)?;
                 let ip = Ipv4Addr::new(l0, l1, l2, u8::try_from(11 + i).unwrap_or(11));
-                phones.push(Endpoint { number: (*n).into(), username: (*n).into(), password, ns: lan_ns.clone(), ip });
+                phones.push(Endpoint { number: (*n).into(), username, password, ns: lan_ns.clone(), ip });
                 extension_ids.push(((*n).to_owned(), ext_id));
             }
             if p.tag == "a" {
@@ -273,9 +274,11 @@ impl Rig {
                 api.post(&format!("/v1/sites/{site_id}/boxes"), &json!({ "name": format!("Box {}", p.tag) }))?;
             let box_id = issued.pointer("/box/id").and_then(Value::as_i64).ok_or("no box id")?;
             let token = issued.get("enrollment_token").and_then(Value::as_str).ok_or("no enrollment token")?;
-            // The box's SIP host is its LAN address: phones resolve nothing, and the box puts
-            // its host in the Record-Route that phones send their ACK and BYE to.
+            // The box's SIP host is a name nobody on the LAN can resolve (as at a school): the
+            // cloud routes back over the box's flow, and the phones get the box's LAN address
+            // in the Record-Route they send their ACK and BYE to.
             let box_lan = Ipv4Addr::new(l0, l1, l2, 1);
+            let box_host = format!("box-{}.school.example", p.tag);
             let state = dir.join(format!("box-{}", p.tag));
             let box_toml = dir.join(format!("box-{}.toml", p.tag));
             write(
@@ -284,7 +287,7 @@ impl Rig {
                     "state_dir = \"{state}\"\n\
                      log_level = \"info\"\n\n\
                      [identity]\n\
-                     host = \"{box_lan}\"\n\
+                     host = \"{box_host}\"\n\
                      enrollment_token = \"{token}\"\n\n\
                      [lan]\n\
                      listen = \"{box_lan}:5060\"\n\n\
@@ -434,18 +437,16 @@ fn id(v: &Value) -> Result<i64, String> {
     v.get("id").and_then(Value::as_i64).ok_or_else(|| format!("no id in {v}"))
 }
 
-/// Creates extension `number` of a site with SIP username = number: its id and password.
-/// (With the cloud's default usernames, `<site code>-<number>`, a phone that registers in
-/// survival gets "404 Not Found (unknown extension)": the cloud wants the REGISTER's To user to
-/// be the SIP username, the box's survival registrar looks the To user up as an extension
-/// number. Reported on issue 5; numbers are therefore distinct across the rig's sites.)
-fn extension(api: &Api, site_id: i64, number: &str) -> Result<(i64, String), String> {
+/// Creates extension `number` of a site with SIP username `username`, or the cloud's default
+/// (`<site code>-<number>`) when `None`: its id, username and password.
+fn extension(api: &Api, site_id: i64, number: &str, username: Option<&str>) -> Result<(i64, String, String), String> {
     let e = api.post(
         &format!("/v1/sites/{site_id}/extensions"),
-        &json!({ "number": number, "sip_username": number, "display_name": format!("Phone {number}") }),
+        &json!({ "number": number, "sip_username": username, "display_name": format!("Phone {number}") }),
     )?;
     let password = e.get("sip_password").and_then(Value::as_str).ok_or("no sip_password")?.to_owned();
-    Ok((id(&e)?, password))
+    let username = e.get("sip_username").and_then(Value::as_str).ok_or("no sip_username")?.to_owned();
+    Ok((id(&e)?, username, password))
 }
 
 /// The last part of a log, for messages.

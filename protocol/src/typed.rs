@@ -376,9 +376,23 @@ impl<'a, T> Iterator for ListIter<'_, 'a, T> {
                 }
             }
             let h = self.headers.by_ref().find(|h| h.kind == self.kind)?;
+            // RFC 3261 §25.1: Accept, Accept-Encoding, Accept-Language, Allow and Supported are
+            // `[ element *(COMMA element) ]`, so a line with no value at all is an empty list
+            // (baresip 1.0 sends `Supported:`). An empty element inside a list (`a,,b`, `a,`)
+            // and an empty Require, Via, Route... stay errors.
+            if may_be_empty(self.kind) && h.value.iter().all(|&b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')) {
+                self.current = None;
+                continue;
+            }
             self.current = Some(CommaSplit::new(h.value));
         }
     }
+}
+
+/// Whether the grammar of `kind` (RFC 3261 §25.1) allows a header line with an empty list.
+const fn may_be_empty(kind: HeaderKind) -> bool {
+    // Accept-Encoding and Accept-Language too, but they are `HeaderKind::Other` here.
+    matches!(kind, HeaderKind::Accept | HeaderKind::Allow | HeaderKind::Supported)
 }
 
 fn parse_contact(v: &[u8]) -> Result<Contact<'_>, &'static str> {
@@ -511,7 +525,55 @@ pub fn hostport(s: &[u8]) -> Result<(Host<'_>, Option<u16>), &'static str> {
 
 #[cfg(test)]
 mod tests {
+    extern crate alloc;
     use super::*;
+
+    fn with_header(line: &str, check: impl FnOnce(&Message<'_, '_>)) {
+        let text = alloc::format!(
+            "OPTIONS sip:box SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.5;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n{line}\r\nContent-Length: 0\r\n\r\n"
+        );
+        let mut h = [crate::header::Header::EMPTY; 16];
+        let Ok(crate::Status::Complete(m)) =
+            crate::parse(text.as_bytes(), &mut h, crate::Framing::Datagram, &crate::ParseConfig::DEFAULT)
+        else {
+            panic!("{line} does not parse")
+        };
+        check(&m);
+    }
+
+    #[test]
+    fn an_empty_supported_allow_or_accept_is_an_empty_list() {
+        // RFC 3261 §25.1: `Supported = ( "Supported" / "k" ) HCOLON [option-tag *(COMMA option-tag)]`.
+        for line in ["Supported:", "Supported: ", "k:", "Allow:", "Accept:  "] {
+            with_header(line, |m| {
+                assert_eq!(crate::validate(m), Ok(()), "{line}");
+                let kind = m.headers[5].kind;
+                assert_eq!(m.tokens(kind).count(), 0, "{line}");
+            });
+        }
+        with_header("Supported:\r\nSupported: path, outbound", |m| {
+            let mut tags = m.tokens(HeaderKind::Supported);
+            assert_eq!(tags.next(), Some(Ok(&b"path"[..])));
+            assert_eq!(tags.next(), Some(Ok(&b"outbound"[..])));
+            assert_eq!(tags.next(), None);
+        });
+    }
+
+    #[test]
+    fn empty_elements_and_an_empty_require_are_still_refused() {
+        for (line, kind) in [
+            ("Require:", HeaderKind::Require),
+            ("Proxy-Require:", HeaderKind::ProxyRequire),
+            ("Supported: path,,outbound", HeaderKind::Supported),
+            ("Supported: path,", HeaderKind::Supported),
+            ("Supported: ,", HeaderKind::Supported),
+            ("Supported: pa th", HeaderKind::Supported),
+        ] {
+            with_header(line, |m| {
+                assert!(matches!(crate::validate(m), Err(ParseError::BadValue(k, _)) if k == kind), "{line}");
+            });
+        }
+    }
 
     #[test]
     fn via_with_folds_and_lws() {

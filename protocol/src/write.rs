@@ -193,7 +193,7 @@ pub struct Forward<'e> {
     pop_via: bool,
     record_route: Option<&'e [u8]>,
     path: Option<&'e [u8]>,
-    pop_route: bool,
+    pop_routes: u8,
     drop_routes: bool,
     decrement_max_forwards: bool,
     contact: Option<&'e [u8]>,
@@ -209,7 +209,7 @@ impl<'e> Forward<'e> {
             pop_via: false,
             record_route: None,
             path: None,
-            pop_route: false,
+            pop_routes: 0,
             drop_routes: false,
             decrement_max_forwards: false,
             contact: None,
@@ -249,7 +249,14 @@ impl<'e> Forward<'e> {
 
     /// Removes the topmost Route value (the proxy's own, §16.4).
     pub const fn pop_route(mut self) -> Self {
-        self.pop_route = true;
+        self.pop_routes = 1;
+        self
+    }
+
+    /// Removes the topmost `n` Route values, across Route lines: a proxy that record-routed
+    /// twice (RFC 5658: one value per side it joins) removes both of its own.
+    pub const fn pop_routes(mut self, n: u8) -> Self {
+        self.pop_routes = n;
         self
     }
 
@@ -304,7 +311,7 @@ impl<'e> Forward<'e> {
             w.header("Path", p);
         }
         let mut via_popped = !self.pop_via;
-        let mut route_popped = !self.pop_route || self.drop_routes;
+        let mut routes_to_pop = if self.drop_routes { 0 } else { self.pop_routes };
         let mut mf_seen = false;
         let mut contact_done = false;
         let mut cl_seen = false;
@@ -315,9 +322,17 @@ impl<'e> Forward<'e> {
                     write_rest_of_list(&mut w, "Via", h.value);
                 }
                 HeaderKind::Route if self.drop_routes => {}
-                HeaderKind::Route if !route_popped => {
-                    route_popped = true;
-                    write_rest_of_list(&mut w, "Route", h.value);
+                HeaderKind::Route if routes_to_pop > 0 => {
+                    let mut split = CommaSplit::new(h.value);
+                    while routes_to_pop > 0 && split.next().is_some() {
+                        routes_to_pop -= 1;
+                    }
+                    if let Some(rest) = split.remainder() {
+                        let rest = crate::lex::trim_lws(rest);
+                        if !rest.is_empty() {
+                            w.raw(b"Route: ").raw(rest).raw(b"\r\n");
+                        }
+                    }
                 }
                 HeaderKind::MaxForwards if self.decrement_max_forwards => {
                     mf_seen = true;
@@ -347,7 +362,7 @@ impl<'e> Forward<'e> {
         if !via_popped {
             return Err(WriteError::NotApplicable("no Via to remove"));
         }
-        if !route_popped {
+        if routes_to_pop > 0 {
             return Err(WriteError::NotApplicable("no Route to remove"));
         }
         if self.decrement_max_forwards && !mf_seen && msg.is_request() {
@@ -411,6 +426,27 @@ Content-Length: 4\r\n\r\nbody";
         };
         crate::validate(&m).expect("edited message must validate");
         check(&m);
+    }
+
+    #[test]
+    fn pop_routes_removes_values_across_route_lines() {
+        const TWO_LINES: &[u8] = b"BYE sip:101@10.0.0.5 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK0\r\n\
+Route: <sip:10.0.0.1;lr>\r\n\
+Route: <sip:box.school;lr>, <sip:cloud;lr>\r\n\
+From: <sip:102@school>;tag=b\r\nTo: <sip:101@school>;tag=a\r\nCall-ID: x\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+        let mut out = [0u8; 2048];
+        for (n, left) in [(1u8, 2usize), (2, 1), (3, 0)] {
+            let len = with_msg(TWO_LINES, |m| Forward::new().pop_routes(n).write(m, &mut out).unwrap());
+            reparse(&out[..len], |m| {
+                assert_eq!(m.routes().count(), left, "pop {n}");
+                if left == 1 {
+                    assert_eq!(m.routes().next().unwrap().unwrap().uri.raw, b"sip:cloud;lr");
+                }
+            });
+        }
+        let four = with_msg(TWO_LINES, |m| Forward::new().pop_routes(4).write(m, &mut [0u8; 2048]));
+        assert_eq!(four, Err(WriteError::NotApplicable("no Route to remove")));
     }
 
     #[test]

@@ -28,10 +28,29 @@ use crate::config::Identity;
 use crate::state::StateDir;
 use crate::tls::{Connector, Stream};
 
+// Reconnection timing. The target (issue 3/5): after an outage the cloud reaches every phone
+// within 5 s of the WAN's return, also when the box restarted during the outage. An attempt
+// is a TCP connect bounded by [`CONNECT_TIMEOUT`] (a SYN lost in the dead link is retried by
+// the kernel after 1 s, so an attempt sees the link return in its first second or ends), then
+// a wait of at most [`BACKOFF_MAX`] +25 %: the worst return is just after a retried SYN was
+// lost, and the next SYN follows at most ~1 s + 1.9 s later, leaving two seconds for TLS,
+// authentication and the bindings hand-back.
+// Bounded load: a box that cannot reach the cloud tries each of its two links at most about
+// once every 1.1–3.9 s (a SYN, no TLS until the cloud answers), so 500 boxes of a cloud
+// that is down send at most ~900 SYNs/s; when it returns the jitter spreads their ~1000
+// TLS handshakes over ~2 s. A refusal by the cloud (authentication) is no outage and waits
+// [`REFUSED_WAIT`].
+
 /// First wait after a failed connection; doubled up to [`BACKOFF_MAX`], with jitter.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(250);
-/// Longest wait between two connection attempts.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Longest wait between two connection attempts (before ±25 % jitter).
+pub const BACKOFF_MAX: Duration = Duration::from_millis(1500);
+/// A TCP connect that has not completed after this long is abandoned (and tried again after
+/// the backoff), rather than left to the kernel's SYN retries, which space out to minutes.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Wait after the cloud refused the box's credentials (a configuration problem, not an
+/// outage: retrying faster would only load the cloud).
+pub const REFUSED_WAIT: Duration = Duration::from_secs(10);
 /// A connection attempt or a session step that takes longer is abandoned.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -270,7 +289,7 @@ pub async fn run_control(
             SessionEnd::Stop => return,
             SessionEnd::Enrolled(id) => setup.identity = id,
             SessionEnd::Failed { refused } => {
-                let wait = if refused { BACKOFF_MAX } else { backoff.next() };
+                let wait = if refused { REFUSED_WAIT } else { backoff.next() };
                 if !idle(wait, &mut cmds).await {
                     return;
                 }
@@ -407,5 +426,26 @@ fn name(m: &CloudMessage) -> &'static str {
         CloudMessage::AuthRejected(_) => "AuthRejected",
         CloudMessage::Goodbye(_) => "Goodbye",
         _ => "another message",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_a_long_outage_the_wait_between_attempts_stays_under_two_seconds() {
+        let mut b = Backoff::new();
+        let waits: Vec<Duration> = (0..200).map(|_| b.next()).collect();
+        let ceiling = BACKOFF_MAX.mul_f64(1.25);
+        assert!(ceiling <= Duration::from_millis(1900), "{ceiling:?}");
+        assert!(waits.iter().all(|w| *w <= ceiling), "{:?}", waits.iter().max());
+        assert!(waits.iter().all(|w| *w >= BACKOFF_MIN.mul_f64(0.75)));
+        // Jitter: boxes cut off by the same outage do not retry in step.
+        let late = waits.get(20..).unwrap_or_default();
+        assert!(late.iter().any(|w| *w != late[0]), "no jitter: {late:?}");
+        // From a return just after a lost SYN retry (1 s into an attempt) to the next SYN.
+        let worst_gap = CONNECT_TIMEOUT - Duration::from_secs(1) + ceiling;
+        assert!(worst_gap < Duration::from_secs(3), "{worst_gap:?}");
     }
 }

@@ -82,7 +82,9 @@ impl Connector {
 
     /// Opens a connection to `addr`.
     pub async fn connect(&self, addr: SocketAddr) -> std::io::Result<Box<dyn Stream>> {
-        let tcp = TcpStream::connect(addr).await?;
+        let tcp = tokio::time::timeout(crate::links::CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TCP connect timed out"))??;
         tcp.set_nodelay(true)?;
         match &self.tls {
             None => Ok(Box::new(tcp)),

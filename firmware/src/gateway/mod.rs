@@ -840,12 +840,16 @@ impl<J: Storage, C: ConfigStore> Gateway<J, C> {
         }
         self.bindings.expire(now);
         let mut batch = BindingBatch { batch_id: self.next_batch_id, bindings: heapless::Vec::new() };
+        let site = self.has_site.then_some(&self.site);
         for b in self.bindings.iter_mut().filter(|b| b.hand_back) {
             if batch.bindings.len() >= BINDINGS_PER_BATCH {
                 break;
             }
+            // Bindings are kept under the extension number; the cloud's location service
+            // knows the phone by its SIP username.
+            let user = site.and_then(|s| s.extension(b.aor.as_bytes())).map_or(b.aor.as_str(), |e| e.username.as_str());
             let entry = carillon_protocol::control::Binding {
-                aor: aor_uri(&b.aor, &self.settings.host),
+                aor: aor_uri(user, &self.settings.host),
                 contact: b.contact.clone(),
                 expires_secs: Bindings::remaining(b, now),
                 call_id: b.call_id.clone(),
@@ -932,7 +936,7 @@ fn is_keepalive_ping(rest: &[u8], crlfs: usize) -> bool {
     crlfs >= 4 || (crlfs >= 2 && rest.get(..crlfs).is_some_and(|r| r.iter().filter(|&&b| b == b'\n').count() >= 2))
 }
 
-/// `sip:<extension>@<host>`: the address of record of an extension as the cloud knows it.
+/// `sip:<user>@<host>`: the address of record of an extension as the cloud knows it.
 fn aor_uri(ext: &str, host: &str) -> carillon_protocol::control::Uri {
     let mut s = carillon_protocol::control::Uri::new();
     let _ = core::fmt::Write::write_fmt(&mut s, format_args!("sip:{ext}@{host}"));

@@ -35,7 +35,7 @@ use carillon_protocol::transaction::{
 use carillon_protocol::write::{write_response, Forward, Writer};
 use carillon_protocol::{
     parse, proxy_checks, validate, Contact, Framing, Header, HeaderKind, Instant, Message, Method, NameAddr,
-    ParseConfig, Status, Uri,
+    ParseConfig, ParseError, Status, Uri,
 };
 use heapless::{Deque, String, Vec};
 
@@ -58,7 +58,9 @@ pub const COMPLETED_TRANSACTIONS: usize = super::profile::COMPLETED_TRANSACTIONS
 /// Longest final response a completed row keeps (a longer one keeps its full row).
 pub const COMPLETED_RESPONSE_LEN: usize = super::profile::COMPLETED_RESPONSE_LEN;
 /// Largest SIP message the box handles, in bytes: a phone's INVITE with SDP plus the headers
-/// the box adds. Larger requests get 513 (RFC 3261 §21.5.14).
+/// the box adds. A larger request in a datagram gets 513 (RFC 3261 §21.5.14) when its Via,
+/// From, To, Call-ID and CSeq can be read, and is dropped (counted in `sip_rejected`)
+/// otherwise; on a TCP connection it ends the connection (its framing cannot be trusted).
 pub const MAX_SIP_LEN: usize = super::profile::MAX_SIP_LEN;
 /// Requests being proxied at once (a context links a server transaction to its branches).
 pub const MAX_CONTEXTS: usize = super::profile::MAX_CONTEXTS;
@@ -73,7 +75,8 @@ const MAX_NONCES: usize = 16;
 const NONCE_LIFETIME: Duration = Duration::from_secs(300);
 /// The `Retry-After` of a 503 for a full table, in seconds (RFC 3261 §20.33).
 const RETRY_AFTER: &[u8] = b"5";
-/// Header lines parsed per message (more is answered 513).
+/// Header lines parsed per message (a message with more is dropped and counted: without its
+/// header lines there is nothing to address a response to).
 const MAX_HEADERS: usize = 64;
 /// Registration lifetime when the phone asks for none or for more (RFC 3261 §10.3 step 7
 /// lets the registrar shorten it).
@@ -260,14 +263,36 @@ impl Sip {
         match parse(bytes, &mut headers, Framing::Datagram, &cfg) {
             Ok(Status::Complete(msg)) => self.handle_message(&mut ctx, now, Some(from), Transport::Udp, &msg),
             Ok(Status::Partial) => {} // a keepalive (CRLFs) from a phone: nothing to answer
-            Err(e) => {
+            Err(ParseError::MessageTooLarge) => {
+                ctx.counters.sip_rejected = ctx.counters.sip_rejected.saturating_add(1);
+                self.too_large(&mut ctx, from, bytes);
+            }
+            Err(_) => {
                 // Without a parsed message there is nothing to address a response to.
                 ctx.counters.sip_rejected = ctx.counters.sip_rejected.saturating_add(1);
-                let _ = e;
             }
         }
         self.pump(&mut ctx, now);
         ctx.uplink_failed
+    }
+
+    /// A datagram over [`MAX_SIP_LEN`]: read only to answer it 513 Message Too Large (RFC 3261
+    /// §21.5.14), statelessly, when it is a request (not an ACK) whose headers a response needs
+    /// can be read. Nothing of it is kept. (Its own frame: the header array is on the stack
+    /// only on this path.)
+    #[inline(never)]
+    fn too_large<J: Storage>(&mut self, ctx: &mut Ctx<'_, J>, from: SocketAddr, bytes: &[u8]) {
+        let mut headers = [Header::EMPTY; MAX_HEADERS];
+        let cfg = ParseConfig { max_message_len: bytes.len(), ..ParseConfig::DEFAULT };
+        let Ok(Status::Complete(msg)) = parse(bytes, &mut headers, Framing::Datagram, &cfg) else { return };
+        let readable = msg.top_via().is_some_and(|v| v.is_ok())
+            && msg.from().is_some_and(|v| v.is_ok())
+            && msg.to().is_some_and(|v| v.is_ok())
+            && msg.call_id().is_some()
+            && msg.cseq().is_some_and(|v| v.is_ok());
+        if msg.is_request() && msg.method() != Some(Method::Ack) && readable {
+            self.stateless_response(ctx, Some(from), &msg, 513, "Message Too Large", &[]);
+        }
     }
 
     /// One step of the uplink stream: parse one message from `rest` and handle it.
@@ -564,18 +589,25 @@ impl Sip {
             }
             _ => false,
         };
-        let mut rr: String<96> = String::new();
-        let _ = write!(rr, "<sip:{};lr>", ctx.settings.host);
+        // Path names the box as the cloud knows it. A dialog is record-routed twice (RFC 5658
+        // §3.2): the top value, the cloud's next hop back, is the host name; the one below it,
+        // the phone's first hop, is the box's LAN address (the phone reverses the list).
+        let mut path: String<96> = String::new();
+        let _ = write!(path, "<sip:{};lr>", ctx.settings.host);
+        let mut rr: String<192> = String::new();
+        let _ = write!(rr, "{path}, ");
+        lan_record_route(&mut rr, ctx.settings, ctx.lan_streams.has(source));
         let mut fwd = Forward::new().push_via(via.as_bytes()).decrement_max_forwards();
         if phone_via_edited {
             fwd = fwd.pop_via();
         }
-        if pops_our_route(msg, ctx.settings) {
-            fwd = fwd.pop_route();
+        let ours = our_routes(msg, ctx.settings);
+        if ours > 0 {
+            fwd = fwd.pop_routes(ours);
         }
         let method = msg.method();
         if method == Some(Method::Register) {
-            fwd = fwd.path(rr.as_bytes());
+            fwd = fwd.path(path.as_bytes());
         } else if is_dialog_creating(msg) {
             fwd = fwd.record_route(rr.as_bytes());
         }
@@ -726,11 +758,13 @@ impl Sip {
             return;
         };
         let Some(Ok(to)) = msg.to() else { return };
-        let aor = to.uri.user.unwrap_or(&[]);
-        let Some(ext) = site.extension(aor) else {
+        // The address of record is the extension number or the extension's SIP username (the
+        // cloud's default is `<site>-<number>`); the binding is kept under the number.
+        let Some(ext) = extension_of_user(site, to.uri.user.unwrap_or(&[])) else {
             self.finish_msg(ctx, now, slot, msg, 404, "Not Found (unknown extension)");
             return;
         };
+        let aor = ext.number.as_bytes();
         // The credentials must be the extension's own (RFC 3261 §22.2: the registrar decides
         // which users may register which addresses of record).
         if !self.authenticate(ctx, now, slot, msg, ext, Auth::Registrar) {
@@ -877,6 +911,8 @@ impl Sip {
             return;
         }
         ctx.counters.calls_survival = ctx.counters.calls_survival.saturating_add(1);
+        // The record names the caller by extension number, whichever SIP user its phone uses.
+        let caller = ctx.site.and_then(|s| extension_of_user(s, caller)).map_or(caller, |e| e.number.as_bytes());
         if let Some(c) = self.contexts.get_mut(slot).and_then(Option::as_mut) {
             c.info = Some(CallInfo {
                 caller: bounded_str(caller),
@@ -990,7 +1026,7 @@ impl Sip {
         if from_trunk {
             return true;
         }
-        let Some(ext) = site.extension(caller) else {
+        let Some(ext) = extension_of_user(site, caller) else {
             self.finish_msg(ctx, now, slot, msg, 403, "Forbidden (caller is no extension of this school)");
             return false;
         };
@@ -1027,16 +1063,24 @@ impl Sip {
             branch.as_str(),
             if from_cloud { "c" } else { "l" }
         );
-        let mut rrv: String<96> = String::new();
-        let _ = write!(rrv, "<sip:{};lr>", ctx.settings.host);
+        // Towards the phone the box's LAN address; on a call from the cloud also, below it, the
+        // host name the cloud knows (RFC 5658 §3.2: the phone reads the list from the top).
+        let mut rrv: String<192> = String::new();
+        lan_record_route(&mut rrv, ctx.settings, transport == Transport::Tcp);
+        if from_cloud {
+            let _ = write!(rrv, ", <sip:{};lr>", ctx.settings.host);
+        }
         let mut fwd = Forward::new().push_via(via.as_bytes()).decrement_max_forwards();
         if let Some(u) = ruri {
             fwd = fwd.request_uri(u);
         }
         if skip_route_set {
             fwd = fwd.drop_routes();
-        } else if pops_our_route(msg, ctx.settings) {
-            fwd = fwd.pop_route();
+        } else {
+            let ours = our_routes(msg, ctx.settings);
+            if ours > 0 {
+                fwd = fwd.pop_routes(ours);
+            }
         }
         if rr && is_dialog_creating(msg) {
             fwd = fwd.record_route(rrv.as_bytes());
@@ -1145,7 +1189,10 @@ impl Sip {
         let mut headers = [Header::EMPTY; MAX_HEADERS];
         let Some(msg) = reparse(resp, &mut headers) else { return };
         let Some(Ok(to)) = msg.to() else { return };
-        let aor = to.uri.user.unwrap_or(&[]);
+        let user = to.uri.user.unwrap_or(&[]);
+        // Kept under the extension number, as survival registrations are (the phone may have
+        // registered its SIP username); a user the configuration does not know stays as it is.
+        let aor = ctx.site.and_then(|site| extension_of_user(site, user)).map_or(user, |e| e.number.as_bytes());
         let reg = RegisterFacts::of(&msg);
         for contact in msg.contacts().flatten() {
             let Contact::Addr(na) = contact else { continue };
@@ -1400,8 +1447,9 @@ impl Sip {
         let local = self.calls.iter().any(|c| c.call_id.as_bytes() == call_id);
         let branch = self.branches.next_branch();
         let mut fwd = Forward::new().decrement_max_forwards();
-        if pops_our_route(msg, ctx.settings) {
-            fwd = fwd.pop_route();
+        let ours = our_routes(msg, ctx.settings);
+        if ours > 0 {
+            fwd = fwd.pop_routes(ours);
         }
         let mut via: String<128> = String::new();
         let dest = if from.is_none() || local {
@@ -1520,14 +1568,40 @@ fn is_dialog_creating(msg: &Message<'_, '_>) -> bool {
     creating && msg.to().and_then(Result::ok).is_none_or(|t| t.tag().is_none())
 }
 
-/// Whether the topmost Route names this box (RFC 3261 §16.4: a proxy removes its own Route).
-fn pops_our_route(msg: &Message<'_, '_>, settings: &Settings) -> bool {
-    let Some(Ok(top)) = msg.routes().next() else { return false };
-    match top.uri.host {
-        Some(carillon_protocol::Host::Name(n)) => n.eq_ignore_ascii_case(settings.host.as_bytes()),
-        Some(h) => h.ip() == Some(settings.lan_addr.ip()),
-        None => false,
+/// The extension a SIP user (of a To or From URI) stands for: its number, or the extension's
+/// digest username (the cloud's default usernames are `<site>-<number>`, not the number).
+pub(crate) fn extension_of_user<'s>(
+    site: &'s SiteConfig,
+    user: &[u8],
+) -> Option<&'s carillon_protocol::control::Extension> {
+    site.extension(user).or_else(|| site.by_username(user))
+}
+
+/// How many of the topmost Route values name this box (RFC 3261 §16.4: a proxy removes its
+/// own Route): up to two, as the box record-routes twice on calls through the cloud (RFC 5658:
+/// its LAN address towards the phone, its host name towards the cloud).
+fn our_routes(msg: &Message<'_, '_>, settings: &Settings) -> u8 {
+    let mut n = 0;
+    for r in msg.routes().take(2) {
+        let Ok(r) = r else { break };
+        let ours = match r.uri.host {
+            Some(carillon_protocol::Host::Name(h)) => h.eq_ignore_ascii_case(settings.host.as_bytes()),
+            Some(h) => h.ip() == Some(settings.lan_addr.ip()),
+            None => false,
+        };
+        if !ours {
+            break;
+        }
+        n += 1;
     }
+    n
+}
+
+/// The box's Record-Route value towards a phone: its LAN address, with `transport=tcp` when
+/// the phone is on a TCP connection (a phone must be able to reach it for its ACK and BYE,
+/// which the box's host name, known to the cloud only, does not promise).
+fn lan_record_route<const N: usize>(out: &mut String<N>, settings: &Settings, tcp: bool) {
+    let _ = write!(out, "<sip:{};{}lr>", settings.lan_addr, if tcp { "transport=tcp;" } else { "" });
 }
 
 /// The phone's Via with `received` and `rport` (RFC 3581 §4), appended to `out`.

@@ -75,6 +75,9 @@ pub enum Answer {
 
 pub struct Phone {
     pub ext: u32,
+    /// The SIP user of its address of record and digest username (the extension number
+    /// unless the school's usernames have a prefix, see [`Sim::username_prefix`]).
+    pub username: String,
     pub addr: SocketAddr,
     pub answer: Answer,
     /// Everything the phone received, in order.
@@ -164,6 +167,10 @@ pub struct Sim {
     pub events: Vec<Event>,
     /// TCP connections the box refused.
     pub refused_streams: Vec<SocketAddr>,
+    /// Prefix of the school's SIP usernames (`1234-` gives `1234-101`, the cloud's default
+    /// form); empty: the usernames are the extension numbers. Set before adding phones and
+    /// configuring.
+    pub username_prefix: String,
     queue: Vec<(Instant, u64, Delivery)>,
     seq: u64,
 }
@@ -190,6 +197,7 @@ impl Sim {
             cloud: Cloud { answers_sip: true, acks_records: true, ..Cloud::default() },
             events: Vec::new(),
             refused_streams: Vec::new(),
+            username_prefix: String::new(),
             queue: Vec::new(),
             seq: 0,
         }
@@ -209,6 +217,7 @@ impl Sim {
     pub fn add_phone(&mut self, ext: u32, answer: Answer) {
         self.phones.push(Phone {
             ext,
+            username: format!("{}{ext}", self.username_prefix),
             addr: phone_addr(ext),
             answer,
             inbox: Vec::new(),
@@ -497,7 +506,7 @@ impl Sim {
             return;
         };
         let challenge = Challenge::parse(&challenge).unwrap();
-        let user = self.phones[idx].ext.to_string();
+        let user = self.phones[idx].username.clone();
         let retry = msg(&invite, |m| {
             let uri = text(m.request_uri().unwrap().unwrap().raw);
             let mut auth = [0u8; 512];
@@ -585,10 +594,13 @@ impl Sim {
         }
         let method = msg(&bytes, |m| m.method().map(|m| m.as_str().to_string())).unwrap_or_default();
         if method == "REGISTER" {
+            let prefix = self.username_prefix.clone();
             let (ext, contact, path, expires) = msg(&bytes, |m| {
                 let to = m.to().unwrap().unwrap();
-                // A torture REGISTER may have no user part: the test cloud ignores it.
-                let ext = text(to.uri.user.unwrap_or(b""));
+                // A torture REGISTER may have no user part: the test cloud ignores it. The
+                // cloud knows the phone's extension from its username.
+                let user = text(to.uri.user.unwrap_or(b""));
+                let ext = user.strip_prefix(prefix.as_str()).unwrap_or(&user).to_owned();
                 let contact = m.contacts().flatten().find_map(|c| match c {
                     carillon_protocol::Contact::Addr(a) => Some((text(a.uri.raw), a.expires())),
                     _ => None,
@@ -693,7 +705,7 @@ impl Sim {
 
     /// Sends the school's configuration over the control link.
     pub fn configure(&mut self, version: u32, trunk: bool) {
-        for m in config_messages(version, trunk) {
+        for m in config_messages_with_usernames(version, trunk, &self.username_prefix) {
             self.cloud_sends_control(m);
         }
         self.run_for(Duration::from_millis(100));
@@ -755,7 +767,7 @@ impl Sim {
         });
         let challenge = Challenge::parse(&www).unwrap();
         let mut auth = [0u8; 512];
-        let user = ext.to_string();
+        let user = self.phone(ext).username.clone();
         let n = CredentialsParams {
             username: &user,
             secret: Secret::Password(password.as_bytes()),
@@ -872,8 +884,8 @@ pub fn register_request(p: &Phone, call_id: &str, cseq: u32, expires: u32, auth:
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     w.header("Via", format!("SIP/2.0/UDP {};branch=z9hG4bKr{}x{cseq}n{n};rport", p.addr, p.ext).as_bytes());
     w.header("Max-Forwards", b"70");
-    w.header("From", format!("<sip:{}@{REALM}>;tag=f{}", p.ext, p.ext).as_bytes());
-    w.header("To", format!("<sip:{}@{REALM}>", p.ext).as_bytes());
+    w.header("From", format!("<sip:{}@{REALM}>;tag=f{}", p.username, p.ext).as_bytes());
+    w.header("To", format!("<sip:{}@{REALM}>", p.username).as_bytes());
     w.header("Call-ID", call_id.as_bytes());
     w.header("CSeq", format!("{cseq} REGISTER").as_bytes());
     w.header("Contact", format!("<{}>", p.contact()).as_bytes());
@@ -893,7 +905,7 @@ pub fn invite_request(p: &Phone, to: &str, call_id: &str) -> Vec<u8> {
     w.request_line(Method::Invite, format!("sip:{to}@{REALM}").as_bytes());
     w.header("Via", format!("SIP/2.0/UDP {};branch=z9hG4bKi{call_id};rport", p.addr).as_bytes());
     w.header("Max-Forwards", b"70");
-    w.header("From", format!("<sip:{}@{REALM}>;tag=c{}", p.ext, p.ext).as_bytes());
+    w.header("From", format!("<sip:{}@{REALM}>;tag=c{}", p.username, p.ext).as_bytes());
     w.header("To", format!("<sip:{to}@{REALM}>").as_bytes());
     w.header("Call-ID", call_id.as_bytes());
     w.header("CSeq", b"1 INVITE");
@@ -974,7 +986,13 @@ pub fn callee_request(p: &Phone, invite: &[u8], method: &str, cseq: u32) -> Vec<
 /// The school's configuration: extensions 101–109 (password `pw<ext>`), ring group 200 =
 /// 101, 102, 103 (20 s), emergency number 1990 besides the built-in ones.
 pub fn config_messages(version: u32, trunk: bool) -> Vec<CloudMessage> {
-    let mut msgs = config_messages_for(version, trunk, 101..=109);
+    config_messages_with_usernames(version, trunk, "")
+}
+
+/// [`config_messages`] with the SIP usernames `<prefix><number>`.
+pub fn config_messages_with_usernames(version: u32, trunk: bool, username_prefix: &str) -> Vec<CloudMessage> {
+    let exts = (101..=109).map(|n| extension_with_username(n, username_prefix));
+    let mut msgs = config_of(version, trunk, exts.collect());
     // Ring group 200 = 101, 102, 103 (20 s), before the `ConfigEnd`.
     if let Some(CloudMessage::ConfigBegin(b)) = msgs.first_mut() {
         b.ring_group_count = 1;
@@ -1002,7 +1020,11 @@ pub fn config_messages(version: u32, trunk: bool) -> Vec<CloudMessage> {
 /// A configuration of the extensions `exts` (password `pw<ext>`), no ring group, emergency
 /// number 1990 besides the built-in ones.
 pub fn config_messages_for(version: u32, trunk: bool, exts: impl IntoIterator<Item = u32>) -> Vec<CloudMessage> {
-    let exts: Vec<Extension> = exts.into_iter().map(extension).collect();
+    config_of(version, trunk, exts.into_iter().map(extension).collect())
+}
+
+/// A configuration of `exts`, no ring group, emergency number 1990 besides the built-in ones.
+fn config_of(version: u32, trunk: bool, exts: Vec<Extension>) -> Vec<CloudMessage> {
     let mut msgs = vec![CloudMessage::ConfigBegin(ConfigBegin {
         version,
         site_code: bounded("0042").unwrap(),
@@ -1032,12 +1054,18 @@ pub fn config_messages_for(version: u32, trunk: bool, exts: impl IntoIterator<It
 }
 
 pub fn extension(n: u32) -> Extension {
-    let user = n.to_string();
+    extension_with_username(n, "")
+}
+
+/// Extension `n` whose SIP username is `<prefix><n>`.
+pub fn extension_with_username(n: u32, prefix: &str) -> Extension {
+    let number = n.to_string();
+    let user = format!("{prefix}{n}");
     let pw = format!("pw{n}");
     let md5 = carillon_protocol::digest::ha1(Algorithm::Md5, user.as_bytes(), REALM.as_bytes(), pw.as_bytes());
     let sha = carillon_protocol::digest::ha1(Algorithm::Sha256, user.as_bytes(), REALM.as_bytes(), pw.as_bytes());
     Extension {
-        number: bounded(&user).unwrap(),
+        number: bounded(&number).unwrap(),
         username: bounded(&user).unwrap(),
         realm: bounded(REALM).unwrap(),
         ha1_md5: HexDigest::from_hex(md5.as_str()).unwrap(),

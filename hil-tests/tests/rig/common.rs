@@ -132,6 +132,55 @@ pub fn wait_records(
     }
 }
 
+/// How soon after the WAN's return the cloud must reach every phone of the school again.
+pub const REACH_WITHIN: Duration = Duration::from_secs(5);
+
+/// From the restore on, the central office (`office`, registered at the cloud) calls each of
+/// `phones` of school `school` until the call connects (each try bounded: a call the cloud
+/// cannot deliver yet is abandoned and tried again), for at most 30 s. For each phone: its
+/// number, when it was reached after `restored`, and how many tries it took.
+pub fn reach_every_phone(
+    rig: &Rig,
+    school: usize,
+    office: &Endpoint,
+    phones: &[&Endpoint],
+    restored: Instant,
+) -> Result<Vec<(String, Duration, u32)>, String> {
+    let code = rig.schools[school].code;
+    let mut reached = Vec::new();
+    for p in phones {
+        let dialled = format!("8{code}{}", p.number);
+        let uas = sipp::answer(p, &rig.dir)?;
+        let mut tries = 0;
+        let at = loop {
+            tries += 1;
+            let t = Instant::now();
+            let r = sipp::call_start(office, carillon_hil_tests::rig::cloud_sip(), &dialled, 200, &rig.dir)
+                .finish(Duration::from_millis(1500));
+            if r.ok() {
+                break t + r.rtd.unwrap_or_default();
+            }
+            ensure!(
+                restored.elapsed() < Duration::from_secs(30),
+                "the central office could not reach {} within 30 s of the restore",
+                p.number
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let answered = uas.finish(Duration::from_secs(5));
+        ensure!(answered.ok(), "{} answering the central office: SIPp exited {:?}", p.number, answered.code);
+        reached.push((p.number.clone(), at.duration_since(restored), tries));
+    }
+    Ok(reached)
+}
+
+/// The figure for [`reach_every_phone`]'s result, and its worst time.
+pub fn reach_figure(reached: &[(String, Duration, u32)]) -> (String, Duration) {
+    let worst = reached.iter().map(|r| r.1).max().unwrap_or_default();
+    let fig = reached.iter().map(|(n, d, t)| format!("{n} {} ms ({t} tries)", d.as_millis())).collect::<Vec<_>>();
+    (fig.join(", "), worst)
+}
+
 /// A short figure for several set-up times.
 pub fn setup_figure(times: &[(&str, Duration)]) -> String {
     times.iter().map(|(k, d)| format!("{k} {}", d.as_millis())).collect::<Vec<_>>().join(", ") + " ms"

@@ -5,17 +5,13 @@
 //! records reach the cloud exactly once, rated (the rig's on-net tariff makes an answered
 //! call cost 600 micro-units; the refused emergency call is free).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use carillon_hil_tests::rig::{cloud_sip, ON_NET_TARIFF};
-use carillon_hil_tests::sipp;
 use serde_json::Value;
 
 use crate::common::*;
 use crate::ensure;
-
-/// How soon after the restore the cloud must reach every phone again.
-const REACH_WITHIN: Duration = Duration::from_secs(5);
 
 pub fn run(ctx: &mut Ctx) -> Result<(), String> {
     let rig = ctx.rig()?;
@@ -35,36 +31,9 @@ pub fn run(ctx: &mut Ctx) -> Result<(), String> {
     box_log(&rig, 0, "call record journaled seq=3", 1, Duration::from_secs(5))?;
 
     let restored = rig.restore_wan(0)?;
-    // From the restore on, the central office calls each phone until the call connects
-    // (each try bounded: a call the cloud cannot deliver yet is abandoned and tried again).
-    let mut reached = Vec::new();
-    for p in [p201, p202, p204] {
-        let dialled = format!("8{}{}", a.code, p.number);
-        let uas = sipp::answer(p, &rig.dir)?;
-        let mut tries = 0;
-        let at = loop {
-            tries += 1;
-            let t = Instant::now();
-            let r = sipp::call_start(office, cloud_sip(), &dialled, 200, &rig.dir).finish(Duration::from_millis(1500));
-            if r.ok() {
-                break t + r.rtd.unwrap_or_default();
-            }
-            ensure!(
-                restored.elapsed() < Duration::from_secs(30),
-                "the central office could not reach {} within 30 s of the restore",
-                p.number
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let answered = uas.finish(Duration::from_secs(5));
-        ensure!(answered.ok(), "{} answering the central office: SIPp exited {:?}", p.number, answered.code);
-        reached.push((p.number.as_str(), at.duration_since(restored), tries));
-    }
-    let worst = reached.iter().map(|r| r.1).max().unwrap_or_default();
-    ctx.figure(
-        "cloud reaches the phone again after the restore",
-        reached.iter().map(|(n, d, t)| format!("{n} {} ms ({t} tries)", d.as_millis())).collect::<Vec<_>>().join(", "),
-    );
+    let reached = reach_every_phone(&rig, 0, office, &[p201, p202, p204], restored)?;
+    let (figure, worst) = reach_figure(&reached);
+    ctx.figure("cloud reaches the phone again after the restore", figure);
     ensure!(
         worst <= REACH_WITHIN,
         "the cloud reached every phone only {worst:?} after the restore (target {REACH_WITHIN:?})"
