@@ -41,5 +41,6 @@ report() {
 
 elf_dir=target/thumbv7em-none-eabihf/release
 report mps2-an386 "$elf_dir/carillon-mps2-an386" $((4 * 1024 * 1024)) ""
-report nucleo-h743zi "$elf_dir/carillon-nucleo-h743zi" $((512 * 1024)) \
-  "  [size probe: linked against a 16 MiB RAM, AXI SRAM is 512 KiB]"
+# CI links the NUCLEO against its real map (AXI SRAM, 512 KiB); CARILLON_SIZE_PROBE=1 (a 16 MiB
+# RAM, for measuring an image whose statics do not fit) is still available by hand.
+report nucleo-h743zi "$elf_dir/carillon-nucleo-h743zi" $((512 * 1024)) ""

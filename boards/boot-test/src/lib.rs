@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use carillon_firmware::gateway::{encode_image, SiteConfig, CONFIG_IMAGE_LEN};
+use carillon_firmware::mcu::gateway::{encode_image, SiteConfig, CONFIG_IMAGE_LEN};
 use carillon_protocol::control::{bounded, DialPlan, Extension, HexDigest};
 use carillon_protocol::digest::{ha1, Algorithm};
 use md5::{Digest, Md5};

@@ -90,8 +90,8 @@ fn thirty_two_calls_are_held_at_once_then_each_is_journaled() {
     let mut dialogs = Vec::new();
     let started = std::time::Instant::now();
     let mut refused = 0;
-    // The table serves 48 transactions per 32 s and a call takes four to six (with a 407):
-    // 32 calls need up to about 130 s of set-up and tear-down.
+    // The mcu profile's table has 18 full rows, held up to 32 s, and a call takes four to six
+    // (with a 407): 32 calls took 130 s to set up (BENCHMARKS.md).
     let deadline = started + Duration::from_secs(240);
     while dialogs.len() < CALLS as usize {
         assert!(std::time::Instant::now() < deadline, "only {} calls set up:\n{}", dialogs.len(), qemu.log());

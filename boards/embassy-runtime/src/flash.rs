@@ -11,7 +11,9 @@
 //! units). A save erases the older slot, writes the image after the header, then the header
 //! last; a load takes the valid slot with the highest generation. A power cut during a save
 //! leaves the new slot without a valid header (or with a CRC that fails), so the previous
-//! image is read back whole: the atomicity [`ConfigStore::save`] asks for.
+//! image is read back whole: the atomicity [`ConfigStore::save`] asks for. The store also
+//! [streams](ConfigStore::streams) (what the microcontroller profile of the core needs, having
+//! no staging buffer): the same steps, the image written as it comes, the header last.
 //!
 //! ```text
 //! slot   = header | image | 0xFF…
@@ -24,12 +26,12 @@
 
 use core::cell::RefCell;
 
-use carillon_firmware::gateway::ConfigStore;
+use carillon_firmware::config_store::ConfigStore;
 use carillon_firmware::journal::{Geometry, Storage, ERASED};
 use crc::{Crc, CRC_32_ISO_HDLC};
 use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
 
-const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
+static CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
 
 /// Magic of a configuration slot header.
 pub const SLOT_MAGIC: [u8; 4] = *b"CCFG";
@@ -227,6 +229,8 @@ pub enum SlotError<E> {
     TooLarge,
     /// The partition cannot hold two slots of whole erase units.
     BadGeometry,
+    /// `write_image` or `commit_image` without a `begin_image` before it.
+    NotBegun,
     /// The flash failed.
     Flash(PartitionError<E>),
 }
@@ -290,14 +294,62 @@ const fn header_span(write_size: usize) -> usize {
 
 /// The core's [`ConfigStore`] in two A/B slots of a flash partition (see the [module
 /// docs](self) for the layout and why a save is atomic).
+///
+/// It [streams](ConfigStore::streams): an image is written into the older slot as it comes
+/// ([`ConfigStore::begin_image`] erases that slot, [`ConfigStore::write_image`] writes whole
+/// write units and keeps the CRC running, [`ConfigStore::commit_image`] pads the last unit
+/// with `0xFF` and writes the header last), so no copy of the image is kept in RAM; a power
+/// cut before the header leaves the previous image in force, as with [`ConfigStore::save`].
 pub struct SlotConfigStore<'a, F> {
     part: Partition<'a, F>,
+    /// The image being written, between `begin_image` and `commit_image`.
+    pending: Option<Pending>,
+    /// The newest valid slot, once looked for (only this store writes the partition).
+    newest: Option<Option<(u32, SlotHeader)>>,
+}
+
+/// An image being streamed into a slot.
+struct Pending {
+    slot: u32,
+    generation: u32,
+    /// Image bytes taken so far (whole write units written, plus `tail`).
+    len: u32,
+    /// Bytes of the last, unfinished write unit.
+    tail: [u8; MAX_WRITE],
+    crc: crc::Digest<'static, u32>,
 }
 
 impl<'a, F: NorFlash> SlotConfigStore<'a, F> {
     /// The store over `part`, which must hold two slots of at least one erase unit each.
     pub fn new(part: Partition<'a, F>) -> Self {
-        SlotConfigStore { part }
+        SlotConfigStore { part, pending: None, newest: None }
+    }
+
+    /// The newest valid slot (index and header), from the cache or the flash.
+    fn newest(&mut self, slot: u32) -> Result<Option<(u32, SlotHeader)>, PartitionError<F::Error>> {
+        if let Some(n) = self.newest {
+            return Ok(n);
+        }
+        let [a, b] = self.headers(slot)?;
+        let n = match (a, b) {
+            (Some(a), Some(b)) if b.generation > a.generation => Some((1, b)),
+            (Some(a), _) => Some((0, a)),
+            (None, Some(b)) => Some((1, b)),
+            (None, None) => None,
+        };
+        self.newest = Some(n);
+        Ok(n)
+    }
+
+    /// The slot a new image goes to (the older or the invalid one) and its generation.
+    fn target(&mut self, slot: u32) -> Result<(u32, u32), PartitionError<F::Error>> {
+        let [a, b] = self.headers(slot)?;
+        Ok(match (a, b) {
+            (Some(a), Some(b)) if a.generation >= b.generation => (1, a.generation.wrapping_add(1)),
+            (Some(a), None) => (1, a.generation.wrapping_add(1)),
+            (_, Some(b)) => (0, b.generation.wrapping_add(1)),
+            (None, None) => (0, 1),
+        })
     }
 
     fn slot_size(&self) -> Option<u32> {
@@ -345,14 +397,10 @@ impl<F: NorFlash> ConfigStore for SlotConfigStore<'_, F> {
         if image.len() > (slot as usize).saturating_sub(data_at) {
             return Err(SlotError::TooLarge);
         }
-        let [a, b] = self.headers(slot).map_err(SlotError::Flash)?;
         // Write over the older (or the invalid) slot; the newer one stays whole meanwhile.
-        let (target, generation) = match (a, b) {
-            (Some(a), Some(b)) if a.generation >= b.generation => (1, a.generation.wrapping_add(1)),
-            (Some(a), None) => (1, a.generation.wrapping_add(1)),
-            (_, Some(b)) => (0, b.generation.wrapping_add(1)),
-            (None, None) => (0, 1),
-        };
+        let (target, generation) = self.target(slot).map_err(SlotError::Flash)?;
+        self.pending = None;
+        self.newest = None;
         let base = target * slot;
         self.part.erase(base, slot).map_err(SlotError::Flash)?;
         // The image in write-size pieces; the last one padded with erased bytes.
@@ -375,17 +423,93 @@ impl<F: NorFlash> ConfigStore for SlotConfigStore<'_, F> {
 
     fn load(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
         let slot = self.slot_size().ok_or(SlotError::BadGeometry)?;
-        let [a, b] = self.headers(slot).map_err(SlotError::Flash)?;
-        let newest = match (a, b) {
-            (Some(a), Some(b)) if b.generation > a.generation => Some((1, b)),
-            (Some(a), _) => Some((0, a)),
-            (None, Some(b)) => Some((1, b)),
-            (None, None) => None,
-        };
-        let Some((i, h)) = newest else { return Ok(0) };
+        let Some((i, h)) = self.newest(slot).map_err(SlotError::Flash)? else { return Ok(0) };
         let dst = buf.get_mut(..h.len as usize).ok_or(SlotError::TooLarge)?;
         self.part.read(i * slot + header_span(F::WRITE_SIZE) as u32, dst).map_err(SlotError::Flash)?;
         Ok(h.len as usize)
+    }
+
+    fn streams(&self) -> bool {
+        true
+    }
+
+    fn begin_image(&mut self) -> Result<(), Self::Error> {
+        let slot = self.slot_size().ok_or(SlotError::BadGeometry)?;
+        self.pending = None;
+        // Before the erase: the newest image stays the one read until the commit.
+        self.newest(slot).map_err(SlotError::Flash)?;
+        let (target, generation) = self.target(slot).map_err(SlotError::Flash)?;
+        self.part.erase(target * slot, slot).map_err(SlotError::Flash)?;
+        self.pending =
+            Some(Pending { slot: target, generation, len: 0, tail: [ERASED; MAX_WRITE], crc: CRC32.digest() });
+        Ok(())
+    }
+
+    fn write_image(&mut self, mut bytes: &[u8]) -> Result<(), Self::Error> {
+        let slot = self.slot_size().ok_or(SlotError::BadGeometry)?;
+        let write = F::WRITE_SIZE;
+        let data_at = header_span(write) as u32;
+        let Some(p) = self.pending.as_mut() else { return Err(SlotError::NotBegun) };
+        let room = slot.saturating_sub(data_at).saturating_sub(p.len);
+        let n = u32::try_from(bytes.len()).map_err(|_| SlotError::TooLarge)?;
+        if n > room {
+            return Err(SlotError::TooLarge);
+        }
+        p.crc.update(bytes);
+        while !bytes.is_empty() {
+            let fill = p.len as usize % write;
+            let n = (write - fill).min(bytes.len());
+            let (now, rest) = bytes.split_at(n);
+            p.tail.get_mut(fill..fill + n).ok_or(SlotError::BadGeometry)?.copy_from_slice(now);
+            p.len += n as u32;
+            bytes = rest;
+            if fill + n == write {
+                // A whole write unit: to flash, at the unit it fills.
+                let at = p.slot * slot + data_at + (p.len - write as u32);
+                let unit = p.tail.get(..write).ok_or(SlotError::BadGeometry)?;
+                self.part.write(at, unit).map_err(SlotError::Flash)?;
+                p.tail = [ERASED; MAX_WRITE];
+            }
+        }
+        Ok(())
+    }
+
+    fn commit_image(&mut self) -> Result<(), Self::Error> {
+        let slot = self.slot_size().ok_or(SlotError::BadGeometry)?;
+        let write = F::WRITE_SIZE;
+        let data_at = header_span(write);
+        let Some(p) = self.pending.take() else { return Err(SlotError::NotBegun) };
+        let base = p.slot * slot;
+        let fill = p.len as usize % write;
+        if fill > 0 {
+            // The last unit, padded with erased bytes.
+            let at = base + data_at as u32 + (p.len - fill as u32);
+            let unit = p.tail.get(..write).ok_or(SlotError::BadGeometry)?;
+            self.part.write(at, unit).map_err(SlotError::Flash)?;
+        }
+        // The header last: until it lands, the slot is invalid and the older one is read.
+        let header = SlotHeader { generation: p.generation, len: p.len, crc: p.crc.finalize() };
+        let mut head = [ERASED; 2 * MAX_WRITE];
+        let head = head.get_mut(..data_at).ok_or(SlotError::BadGeometry)?;
+        head.get_mut(..SLOT_HEADER_LEN).ok_or(SlotError::BadGeometry)?.copy_from_slice(&header.to_bytes());
+        self.newest = None;
+        self.part.write(base, head).map_err(SlotError::Flash)?;
+        self.newest = Some(Some((p.slot, header)));
+        Ok(())
+    }
+
+    fn read_image(&mut self, offset: usize, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        let slot = self.slot_size().ok_or(SlotError::BadGeometry)?;
+        let Some((i, h)) = self.newest(slot).map_err(SlotError::Flash)? else { return Ok(0) };
+        let len = h.len as usize;
+        if offset >= len {
+            return Ok(0);
+        }
+        let n = (len - offset).min(buf.len());
+        let dst = buf.get_mut(..n).ok_or(SlotError::TooLarge)?;
+        let at = i * slot + header_span(F::WRITE_SIZE) as u32 + offset as u32;
+        self.part.read(at, dst).map_err(SlotError::Flash)?;
+        Ok(n)
     }
 }
 
@@ -483,6 +607,127 @@ mod tests {
         let mut s = store(f);
         s.save(b"from the cloud").unwrap();
         assert_eq!(load(&mut store(f)), b"from the cloud");
+    }
+
+    fn read_all(s: &mut SlotConfigStore<'_, Flash>, piece: usize) -> std::vec::Vec<u8> {
+        let mut out = std::vec::Vec::new();
+        let mut buf = vec![0u8; piece];
+        loop {
+            let n = s.read_image(out.len(), &mut buf).unwrap();
+            if n == 0 {
+                return out;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    fn stream(s: &mut SlotConfigStore<'_, Flash>, image: &[u8], piece: usize) {
+        s.begin_image().unwrap();
+        for chunk in image.chunks(piece) {
+            s.write_image(chunk).unwrap();
+        }
+        s.commit_image().unwrap();
+    }
+
+    #[test]
+    fn a_streamed_image_in_odd_pieces_is_read_back_whole_after_a_reboot() {
+        let f = flash(16 * 1024);
+        let mut s = store(f);
+        assert!(s.streams());
+        assert_eq!(read_all(&mut s, 7), b"");
+        let image: std::vec::Vec<u8> = (0..3001u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        // Pieces of 1, 3 and 5 bytes: none aligned to the 4-byte write unit.
+        for piece in [1, 3, 5] {
+            stream(&mut s, &image[..image.len() - piece], piece);
+            assert_eq!(read_all(&mut s, 13), &image[..image.len() - piece]);
+            assert_eq!(read_all(&mut store(f), 1000), &image[..image.len() - piece]);
+            // `load` gives the same image.
+            assert_eq!(load(&mut store(f)), &image[..image.len() - piece]);
+        }
+        // Past the end: nothing.
+        let mut buf = [0u8; 8];
+        assert_eq!(s.read_image(5000, &mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_stream_cut_before_its_header_keeps_the_old_image() {
+        let f = flash(16 * 1024);
+        let mut s = store(f);
+        stream(&mut s, b"the old image", 4);
+        // A new image, written but never committed (power cut before the header).
+        s.begin_image().unwrap();
+        s.write_image(b"the new image, longer than the old").unwrap();
+        // Until the commit the old image is what is read, from this store and after a reboot.
+        assert_eq!(read_all(&mut s, 64), b"the old image");
+        assert_eq!(read_all(&mut store(f), 64), b"the old image");
+        assert_eq!(load(&mut store(f)), b"the old image");
+        // The commit makes it the stored one.
+        s.commit_image().unwrap();
+        assert_eq!(read_all(&mut store(f), 64), b"the new image, longer than the old");
+    }
+
+    #[test]
+    fn a_stream_with_a_torn_unit_fails_its_crc_and_the_old_image_stays() {
+        let f = flash(16 * 1024);
+        let mut s = store(f);
+        stream(&mut s, b"older", 4);
+        stream(&mut s, b"newer image", 4);
+        // The newer (slot 1) image's bytes damaged, as a write cut half-way could leave them.
+        f.borrow_mut().bytes[8192 + 16 + 2] ^= 0x10;
+        assert_eq!(read_all(&mut store(f), 64), b"older");
+    }
+
+    #[test]
+    fn a_restarted_stream_drops_the_unfinished_one_and_keeps_the_slot_in_force() {
+        let f = flash(16 * 1024);
+        let mut s = store(f);
+        stream(&mut s, b"first", 4);
+        stream(&mut s, b"second", 4);
+        s.begin_image().unwrap();
+        s.write_image(b"abandoned").unwrap();
+        // Begun again: the older slot (generation 1) is erased again, the newest stays.
+        stream(&mut s, b"third", 2);
+        assert_eq!(read_all(&mut store(f), 64), b"third");
+        let mut raw = [0u8; SLOT_HEADER_LEN];
+        f.borrow_mut().read(0, &mut raw).unwrap();
+        assert_eq!(SlotHeader::parse(&raw).unwrap().generation, 3);
+        f.borrow_mut().read(8192, &mut raw).unwrap();
+        assert_eq!(SlotHeader::parse(&raw).unwrap().generation, 2);
+    }
+
+    #[test]
+    fn a_stream_larger_than_a_slot_is_refused_and_the_old_image_stays() {
+        let f = flash(16 * 1024);
+        let mut s = store(f);
+        stream(&mut s, b"kept", 4);
+        s.begin_image().unwrap();
+        s.write_image(&[1u8; 8000]).unwrap();
+        // 8192 - 16 bytes of room: the next 200 do not fit, and nothing of them is written.
+        assert_eq!(s.write_image(&[2u8; 200]), Err(SlotError::TooLarge));
+        assert_eq!(read_all(&mut s, 64), b"kept");
+        assert_eq!(read_all(&mut store(f), 64), b"kept");
+        // Writes without a begin are refused.
+        let mut fresh = store(f);
+        assert_eq!(fresh.write_image(b"x"), Err(SlotError::NotBegun));
+        assert_eq!(fresh.commit_image(), Err(SlotError::NotBegun));
+    }
+
+    #[test]
+    fn streams_on_32_byte_flash_words() {
+        type Wide = RamFlash<32, 4096>;
+        let bytes: &'static mut [u8] = Box::leak(vec![0u8; 16 * 1024].into_boxed_slice());
+        let f: &'static RefCell<Wide> = Box::leak(Box::new(RefCell::new(RamFlash::new(bytes))));
+        let mut s = SlotConfigStore::new(Partition::new(f, 0, 16 * 1024));
+        let image: std::vec::Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        s.begin_image().unwrap();
+        for chunk in image.chunks(33) {
+            s.write_image(chunk).unwrap();
+        }
+        s.commit_image().unwrap();
+        let mut back = vec![0u8; 2000];
+        let mut again = SlotConfigStore::new(Partition::new(f, 0, 16 * 1024));
+        assert_eq!(again.read_image(0, &mut back).unwrap(), 1000);
+        assert_eq!(&back[..1000], &image[..]);
     }
 
     #[test]

@@ -11,8 +11,8 @@
 
 use core::net::{IpAddr, SocketAddr};
 
-use carillon_firmware::gateway::{ConfigStore, Event, Gateway, Transmit};
 use carillon_firmware::journal::Storage;
+use carillon_firmware::mcu::gateway::{ConfigStore, Event, Gateway, Transmit, MAX_SIP_LEN};
 use core::future::pending;
 use embassy_futures::join::join;
 use embassy_futures::select::{select4, Either4};
@@ -24,15 +24,16 @@ use embassy_time::{Duration, Timer};
 use crate::links::{Inbound, LinkRunners, Links};
 use crate::time::{now, to_embassy};
 
-/// Largest SIP datagram taken from the LAN; a longer one is truncated by the socket and
-/// dropped (counted), as the core would refuse it anyway.
-pub const LAN_DATAGRAM: usize = 4096;
+/// Largest SIP datagram taken from the LAN: the core's longest message ([`MAX_SIP_LEN`], 2 KiB
+/// in the microcontroller profile); a longer one is truncated by the socket and dropped
+/// (counted), as the core would refuse it anyway.
+pub const LAN_DATAGRAM: usize = MAX_SIP_LEN;
 /// Datagrams the socket buffers in each direction.
 pub const LAN_PACKETS: usize = 8;
 /// The longest the loop sleeps when the core has no deadline.
 const IDLE: Duration = Duration::from_secs(60);
 
-/// The socket buffers of the LAN loop (keep them in a `static`: about 36 KiB).
+/// The socket buffers of the LAN loop (keep them in a `static`: about 18 KiB).
 pub struct LanBuffers {
     rx_meta: [PacketMetadata; LAN_PACKETS],
     tx_meta: [PacketMetadata; LAN_PACKETS],

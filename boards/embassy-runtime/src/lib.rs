@@ -1,4 +1,4 @@
-//! The Carillon gateway core ([`carillon_firmware::gateway::Gateway`]) on a microcontroller:
+//! The Carillon gateway core ([`carillon_firmware::mcu::gateway::Gateway`]) on a microcontroller:
 //! what every board shares.
 //!
 //! - [`flash`]: the journal and the configuration on NOR flash (any

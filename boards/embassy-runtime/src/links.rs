@@ -36,15 +36,16 @@
 //! the board's seed (see the board: on QEMU the MAC address and a free-running counter, not a
 //! secret). On a real board the seed must come from its RNG.
 //!
-//! [`Gateway::handle_uplink_bytes`]: carillon_firmware::gateway::Gateway::handle_uplink_bytes
-//! [`Gateway::handle_uplink_closed`]: carillon_firmware::gateway::Gateway::handle_uplink_closed
-//! [`Gateway::handle_control`]: carillon_firmware::gateway::Gateway::handle_control
+//! [`Gateway::handle_uplink_bytes`]: carillon_firmware::mcu::gateway::Gateway::handle_uplink_bytes
+//! [`Gateway::handle_uplink_closed`]: carillon_firmware::mcu::gateway::Gateway::handle_uplink_closed
+//! [`Gateway::handle_control`]: carillon_firmware::mcu::gateway::Gateway::handle_control
 
 use core::cell::RefCell;
 use core::future::{poll_fn, Future};
 use core::net::SocketAddrV4;
 use core::pin::pin;
 
+use carillon_firmware::mcu::gateway::MAX_SIP_LEN;
 use carillon_protocol::control::{
     encode_frame, Authenticate, BoxMessage, CloudMessage, FrameDecoder, Hello, MAX_FRAME_LEN,
 };
@@ -69,14 +70,17 @@ pub const BACKOFF_MIN: Duration = Duration::from_millis(250);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// A connection attempt (TCP, then the TLS handshake) that takes longer is abandoned.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// TCP socket buffers of each link, each direction.
-pub const TCP_BUFFER: usize = 8 * 1024;
+/// TCP socket buffers of each link, each direction: a TLS record of [`TLS_WRITE_BUFFER`]
+/// fits the send buffer; the receive window is 4 KiB (the cloud sends SIP messages and control
+/// frames of at most 2 KiB each).
+pub const TCP_BUFFER: usize = 4 * 1024;
 /// TLS record buffer for reading: the largest record TLS allows (16 KiB + overhead).
 pub const TLS_READ_BUFFER: usize = 16_640;
 /// TLS record buffer for writing (larger writes are split into several records).
 pub const TLS_WRITE_BUFFER: usize = 4 * 1024;
-/// Largest message the loop hands a link to send: a SIP message of the core or a frame.
-pub const MAX_OUT: usize = 4 * 1024;
+/// Largest message the loop hands a link to send: a SIP message of the core (at most
+/// [`MAX_SIP_LEN`]) or a control frame (at most [`MAX_FRAME_LEN`]).
+pub const MAX_OUT: usize = if MAX_SIP_LEN > MAX_FRAME_LEN { MAX_SIP_LEN } else { MAX_FRAME_LEN };
 /// Bytes a link hands the loop at a time.
 pub const IN_CHUNK: usize = 1024;
 /// Messages queued each way between the loop and a link.
@@ -133,7 +137,7 @@ impl LinkIo {
     }
 }
 
-/// The links' buffers (keep them in a `static`: about 110 KiB).
+/// The links' buffers (keep them in a `static`: about 85 KiB).
 pub struct LinkBuffers {
     up: LinkIo,
     ctl: LinkIo,

@@ -28,7 +28,7 @@ use carillon_embassy::flash::{FlashJournal, Partition, PartitionError, RamFlash,
 use carillon_embassy::identity::{Identity, MAX_IDENTITY_LEN};
 use carillon_embassy::lan::LanBuffers;
 use carillon_embassy::links::LinkBuffers;
-use carillon_firmware::gateway::{BootError, Gateway, Settings, Timing};
+use carillon_firmware::mcu::gateway::{BootError, Gateway, Settings, Timing};
 use carillon_protocol::control::BoxId;
 use cortex_m::peripheral::NVIC;
 use cortex_m_rt::exception;

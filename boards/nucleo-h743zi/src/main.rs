@@ -16,7 +16,7 @@ use core::net::{Ipv4Addr, SocketAddr};
 
 use carillon_embassy::flash::{FlashJournal, Partition, PartitionError, SlotConfigStore};
 use carillon_embassy::lan::LanBuffers;
-use carillon_firmware::gateway::{BootError, Gateway, Settings, Timing};
+use carillon_firmware::mcu::gateway::{BootError, Gateway, Settings, Timing};
 use carillon_protocol::control::BoxId;
 use embassy_executor::Spawner;
 use embassy_net::{Runner, StackResources};
