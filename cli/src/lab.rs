@@ -111,8 +111,12 @@ async fn run(args: LabArgs) -> Result<(), Error> {
     init_logs(&dir)?;
     let lan: SocketAddr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.lan_port));
     // Said before anything starts: the box would fail later with a less helpful message.
+    // The box binds its LAN port on UDP and on TCP.
     if let Err(e) = std::net::UdpSocket::bind(lan) {
         return Err(format!("the box's LAN port {lan} (UDP) is not free ({e}); pick another with --lan-port").into());
+    }
+    if let Err(e) = std::net::TcpListener::bind(lan) {
+        return Err(format!("the box's LAN port {lan} (TCP) is not free ({e}); pick another with --lan-port").into());
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);

@@ -290,11 +290,9 @@ fn the_lab_runs_a_box_a_phone_registers_through_it_and_a_restart_keeps_the_state
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn a_taken_lan_port_is_a_clear_error_and_a_non_zero_exit() {
-    let dir = tempdir("taken");
-    let holder = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let port = holder.local_addr().expect("addr").port();
+/// Runs the lab with its LAN port held by `holder` and checks the clear error and exit 1.
+fn taken_port_is_refused(name: &str, port: u16, transport: &str) {
+    let dir = tempdir(name);
     let mut child = Command::new(env!("CARGO_BIN_EXE_carillon"))
         .args(["lab", "--free-ports", "--lan-port", &port.to_string(), "--dir"])
         .arg(&dir)
@@ -318,8 +316,24 @@ fn a_taken_lan_port_is_a_clear_error_and_a_non_zero_exit() {
     let out = child.wait_with_output().expect("output");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("--lan-port"), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port} ({transport})")) && stderr.contains("--lan-port"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("ready"));
-    drop(holder);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_taken_lan_port_is_a_clear_error_and_a_non_zero_exit() {
+    let holder = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    taken_port_is_refused("taken", port, "UDP");
+    drop(holder);
+}
+
+#[test]
+fn a_lan_port_taken_on_tcp_only_is_a_clear_error_too() {
+    // The box listens on its LAN port over TCP as well as UDP.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    taken_port_is_refused("taken-tcp", port, "TCP");
+    drop(holder);
 }
