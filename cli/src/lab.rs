@@ -38,6 +38,8 @@ pub struct LabArgs {
     pub lan_port: u16,
     /// Let the OS pick every cloud port instead of trying 5061, 5070 and 8080 first.
     pub free_ports: bool,
+    /// Run the scripted tour (see [`crate::demo`]) once the box is online.
+    pub demo: bool,
 }
 
 /// A lab error: said in one sentence, the process exits 1.
@@ -111,8 +113,12 @@ async fn run(args: LabArgs) -> Result<(), Error> {
     init_logs(&dir)?;
     let lan: SocketAddr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.lan_port));
     // Said before anything starts: the box would fail later with a less helpful message.
+    // The box binds its LAN port on UDP and on TCP.
     if let Err(e) = std::net::UdpSocket::bind(lan) {
         return Err(format!("the box's LAN port {lan} (UDP) is not free ({e}); pick another with --lan-port").into());
+    }
+    if let Err(e) = std::net::TcpListener::bind(lan) {
+        return Err(format!("the box's LAN port {lan} (TCP) is not free ({e}); pick another with --lan-port").into());
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
@@ -185,7 +191,18 @@ async fn run(args: LabArgs) -> Result<(), Error> {
         let now = unix_now();
         Some(store.issue_enrollment_token(secrets.box_id, config.enrollment_ttl_secs, now).await?.enrollment_token)
     };
-    let box_toml = box_toml(&box_state, lan, sip_tls, control, &cert, enrollment_token.as_deref());
+    // With --demo the box reaches the cloud through two relays that the tour cuts and restores
+    // (the school's WAN); TLS passes through them, checked against the same pinned certificate.
+    let relays = if args.demo {
+        Some((
+            crate::demo::relay::Relay::start("sip-tls", sip_tls).await?,
+            crate::demo::relay::Relay::start("control", control).await?,
+        ))
+    } else {
+        None
+    };
+    let (box_sip, box_control) = relays.as_ref().map_or((sip_tls, control), |(s, c)| (s.addr(), c.addr()));
+    let box_toml = box_toml(&box_state, lan, box_sip, box_control, &cert, enrollment_token.as_deref());
     write_file(&dir.join("box.toml"), &box_toml, true)?;
     let box_config = carillon_box::Config::from_file(&dir.join("box.toml"))?;
     let mut box_stop = stop_rx.clone();
@@ -198,11 +215,32 @@ async fn run(args: LabArgs) -> Result<(), Error> {
         Ok(true) => {
             print_ready(&dir, &secrets, lan, admin, sip_tls, control);
             let mut s = stop_rx.clone();
-            tokio::select! {
-                biased;
-                _ = s.wait_for(|s| *s) => Ok(()),
-                // The box also sees the signal, and may stop before this task does.
-                r = &mut box_task => if *stop_rx.borrow() { Ok(()) } else { Err(box_ended(r)) },
+            let toured = match &relays {
+                Some((sip_relay, control_relay)) => {
+                    let tour = demo_tour(&store, &sip, &secrets, lan, sip_relay, control_relay);
+                    tokio::select! {
+                        biased;
+                        _ = s.wait_for(|s| *s) => Ok(false),
+                        r = &mut box_task => if *stop_rx.borrow() { Ok(false) } else { Err(box_ended(r)) },
+                        r = tour => r.map(|()| true),
+                    }
+                }
+                None => Ok(true),
+            };
+            match toured {
+                Ok(true) => {
+                    if relays.is_some() {
+                        println!("\nThe lab keeps running (point a softphone at it as above); Ctrl-C stops it.");
+                    }
+                    tokio::select! {
+                        biased;
+                        _ = s.wait_for(|s| *s) => Ok(()),
+                        // The box also sees the signal, and may stop before this task does.
+                        r = &mut box_task => if *stop_rx.borrow() { Ok(()) } else { Err(box_ended(r)) },
+                    }
+                }
+                Ok(false) => Ok(()),
+                Err(e) => Err(e),
             }
         }
         Ok(false) => Ok(()),
@@ -467,6 +505,41 @@ async fn wait_online(
             () = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
     }
+}
+
+/// The demo tour with phones 202 and 203 (a person's softphone may use 201).
+async fn demo_tour(
+    store: &Store,
+    sip: &SipServer,
+    secrets: &LabSecrets,
+    lan: SocketAddr,
+    sip_relay: &crate::demo::relay::Relay,
+    control_relay: &crate::demo::relay::Relay,
+) -> Result<(), Error> {
+    let account = |number: &str| -> Result<crate::demo::phone::Account, Error> {
+        let e = secrets
+            .extensions
+            .iter()
+            .find(|e| e.number == number)
+            .ok_or_else(|| format!("lab.toml has no extension {number}"))?;
+        Ok(crate::demo::phone::Account {
+            number: e.number.clone(),
+            username: e.username.clone(),
+            password: e.password.clone(),
+            domain: secrets.realm.clone(),
+        })
+    };
+    let tour = crate::demo::Tour {
+        store,
+        sip,
+        box_id: secrets.box_id,
+        lan,
+        sip_relay,
+        control_relay,
+        caller: account("202")?,
+        callee: account("203")?,
+    };
+    tour.run().await.map_err(|e| format!("the demo tour failed: {e}").into())
 }
 
 /// Why the box's task ended on its own.

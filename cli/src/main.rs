@@ -4,8 +4,9 @@
 //! a phone: framed as one UDP datagram, validated as a proxy validates it. One line per file:
 //! `<file>\tvalid\t<what it is>` or `<file>\tinvalid\t<reason and the status to answer>`.
 //!
-//! `carillon lab [--dir DIR] [--lan-port PORT]` runs the cloud and one box on this machine with a
-//! demo school, and prints how to point a softphone at the box (see [`lab`]).
+//! `carillon lab [--dir DIR] [--lan-port PORT] [--demo]` runs the cloud and one box on this machine
+//! with a demo school, and prints how to point a softphone at the box (see [`lab`]); `--demo` also
+//! runs a scripted tour with simulated phones (see [`demo`]).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod lab;
 mod sipcheck;
 
@@ -48,13 +50,18 @@ enum Command {
         /// control link) and 8080 (admin API) first.
         #[arg(long)]
         free_ports: bool,
+        /// Also run a scripted tour with simulated phones (202 and 203): registration, a call,
+        /// the WAN cut and a call in survival, the WAN restored, the call records and the bill;
+        /// then keep running like the plain lab.
+        #[arg(long)]
+        demo: bool,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Lab { dir, lan_port, free_ports } => lab::main(lab::LabArgs { dir, lan_port, free_ports }),
+        Command::Lab { dir, lan_port, free_ports, demo } => lab::main(lab::LabArgs { dir, lan_port, free_ports, demo }),
         Command::SipCheck { files } => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();

@@ -290,11 +290,9 @@ fn the_lab_runs_a_box_a_phone_registers_through_it_and_a_restart_keeps_the_state
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn a_taken_lan_port_is_a_clear_error_and_a_non_zero_exit() {
-    let dir = tempdir("taken");
-    let holder = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let port = holder.local_addr().expect("addr").port();
+/// Runs the lab with its LAN port held by `holder` and checks the clear error and exit 1.
+fn taken_port_is_refused(name: &str, port: u16, transport: &str) {
+    let dir = tempdir(name);
     let mut child = Command::new(env!("CARGO_BIN_EXE_carillon"))
         .args(["lab", "--free-ports", "--lan-port", &port.to_string(), "--dir"])
         .arg(&dir)
@@ -318,8 +316,137 @@ fn a_taken_lan_port_is_a_clear_error_and_a_non_zero_exit() {
     let out = child.wait_with_output().expect("output");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("--lan-port"), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port} ({transport})")) && stderr.contains("--lan-port"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("ready"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_taken_lan_port_is_a_clear_error_and_a_non_zero_exit() {
+    let holder = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    taken_port_is_refused("taken", port, "UDP");
     drop(holder);
+}
+
+#[test]
+fn a_lan_port_taken_on_tcp_only_is_a_clear_error_too() {
+    // The box listens on its LAN port over TCP as well as UDP.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    taken_port_is_refused("taken-tcp", port, "TCP");
+    drop(holder);
+}
+
+/// How long the whole tour may take in a debug build on a busy machine (it holds calls up for
+/// about 5 s and waits, bounded, for the cloud at every step).
+const TOUR_WITHIN: Duration = Duration::from_secs(150);
+
+#[test]
+fn the_demo_tour_calls_survives_the_wan_cut_recovers_and_bills() {
+    let dir = tempdir("demo");
+    let lan_port = free_udp_port();
+    let stderr = dir.with_extension("stderr-demo");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carillon"))
+        .args(["lab", "--demo", "--free-ports", "--lan-port", &lan_port.to_string(), "--dir"])
+        .arg(&dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+        .spawn()
+        .expect("spawn carillon lab --demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let mut lab = Lab { child, stderr };
+    let deadline = Instant::now() + TOUR_WITHIN;
+    let mut lines: Vec<String> = Vec::new();
+    let outcome = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left.max(Duration::from_millis(1))) {
+            Ok(line) => {
+                let done = line == "tour complete" || line.starts_with("tour FAILED");
+                lines.push(line);
+                if done {
+                    break lines.last().cloned().unwrap_or_default();
+                }
+            }
+            Err(_) => break String::from("(no end of the tour)"),
+        }
+    };
+    let text = lines.join("\n");
+    let context = || {
+        format!(
+            "stdout:\n{text}\nstderr:\n{}\nlab.log (tail):\n{}",
+            lab.stderr_text(),
+            std::fs::read_to_string(dir.join("lab.log"))
+                .unwrap_or_default()
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    };
+    assert_eq!(outcome, "tour complete", "{}", context());
+    // Every step's success line, with its figure.
+    let ok = |step: &str| lines.iter().find(|l| l.starts_with(&format!("  ok   {step}: "))).cloned();
+    for step in [
+        "phones register through the box",
+        "call 202 -> 203 online (through the cloud)",
+        "WAN cut: the cloud sees the box go",
+        "call 202 -> 203 in survival (box alone)",
+        "WAN restored: box online again",
+        "WAN restored: cloud reaches the phones again",
+        "call 203 -> 202 online again (through the cloud)",
+        "outage call record in the cloud, once, rated",
+        "the school's monthly statement",
+    ] {
+        let line = ok(step).unwrap_or_else(|| panic!("no success line for {step:?}\n{}", context()));
+        assert!(line.contains(" ms"), "a measured figure in {line:?}");
+    }
+    // The calls went through the challenge and were answered, online and in survival.
+    for step in ["call 202 -> 203 online", "call 202 -> 203 in survival", "call 203 -> 202 online again"] {
+        let line = lines.iter().find(|l| l.contains(step)).cloned().unwrap_or_default();
+        assert!(line.contains(", 200]") && line.contains("BYE 200"), "{line}");
+    }
+    // The survival call was placed about 1 s after the cut (not after the box came back).
+    let survival = ok("call 202 -> 203 in survival (box alone)").unwrap_or_default();
+    let placed: u64 = survival
+        .split("placed ")
+        .nth(1)
+        .and_then(|s| s.split(" ms").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!((1000..2000).contains(&placed), "{survival}");
+    // Exactly one record from the box's journal, answered, on-net.
+    let record = ok("outage call record in the cloud, once, rated").unwrap_or_default();
+    assert!(record.contains("box seq ") && record.contains("answered") && record.contains("class on_net"), "{record}");
+    // The cloud held the phones' bindings through the box before the cut.
+    assert!(
+        lines.iter().filter(|l| l.contains("cloud location: ") && l.contains("via Path <sip:")).count() == 2,
+        "{text}"
+    );
+    assert!(lines.iter().any(|l| l.contains("statement of school")), "{text}");
+
+    // The lab keeps running after the tour, and stops on SIGTERM.
+    let keeps = Instant::now() + Duration::from_secs(10);
+    while !lines.iter().any(|l| l.contains("The lab keeps running")) && Instant::now() < keeps {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            lines.push(l);
+        }
+    }
+    assert!(lines.iter().any(|l| l.contains("The lab keeps running")), "{}", context());
+    assert_eq!(lab.child.try_wait().ok().flatten(), None, "the lab still runs after the tour");
+    assert_eq!(lab.terminate(), Some(0), "clean exit on SIGTERM; stderr:\n{}", lab.stderr_text());
     let _ = std::fs::remove_dir_all(&dir);
 }
